@@ -1,0 +1,1047 @@
+"""What two or more of the method scripts share, and nothing that knows which method runs.
+
+Sections: errors and arguments | device, seeding | run folder, metrics, checkpoint |
+data (2D toys, images, text) | nets (MLP, DCGAN 64/32, WGAN-GP MNIST, 1D-CNN ResNet) |
+metrics (toy scores, n-gram JSD, FID) | evaluation and writers | plotting runs.
+"""
+import argparse
+import collections
+import csv
+import dataclasses
+import datetime
+import glob
+import hashlib
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+import typing
+import warnings
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# =====================================================================================
+# Errors and arguments
+# =====================================================================================
+
+
+class UserError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+def fail(message):
+    raise UserError(message)
+
+
+def run_cli(main):
+    """`if __name__ == "__main__": common.run_cli(main)`: user errors become one line + exit 2."""
+    try:
+        main()
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of argparse's usage block
+        raise UserError(f"{message} (see --help)")
+
+
+def parse_args(args_class, argv=None):
+    """Turn an `Args` dataclass into argparse flags (`lr_critic` -> `--lr-critic`).
+
+    Each field's docstring-like `metadata["help"]` (or the field name) is its help text.
+    Booleans get `--flag/--no-flag`; `Optional[T] = None` fields mean "the dataset's default".
+    """
+    parser = _Parser(description=(sys.modules[args_class.__module__].__doc__ or "").split("\n")[0])
+    hints = typing.get_type_hints(args_class)
+    for field in dataclasses.fields(args_class):
+        kind = hints[field.name]
+        if typing.get_origin(kind) is typing.Union:  # Optional[T]
+            kind = [t for t in typing.get_args(kind) if t is not type(None)][0]
+        flag = "--" + field.name.replace("_", "-")
+        help_text = field.metadata.get("help", "")
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text)
+        else:
+            choices = field.metadata.get("choices")
+            parser.add_argument(flag, type=kind, default=field.default, choices=choices, help=help_text,
+                                metavar=None if choices else kind.__name__.upper())
+    return args_class(**vars(parser.parse_args(argv)))
+
+
+def arg(default, help, choices=None):
+    """A dataclass field with its --help text (and optional choices)."""
+    metadata = {"help": help}
+    if choices:
+        metadata["choices"] = choices
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def fill_defaults(args, defaults):
+    """Set every field still None from `defaults` (the paper settings for this data kind)."""
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    for name in ("iters", "batch_size", "eval_every", "checkpoint_every"):
+        if hasattr(args, name) and getattr(args, name) is not None and getattr(args, name) <= 0:
+            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    return args
+
+
+# =====================================================================================
+# Device and seeding
+# =====================================================================================
+
+
+def pick_device(name="auto"):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        fail(f"--device {name} asked for, but CUDA is not available here")
+    return torch.device(name)
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def rng_state():
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state):
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# =====================================================================================
+# Run folder, metrics.csv, checkpoints, stop signals
+# =====================================================================================
+
+
+class Run:
+    """runs/<script>__<dataset>__<seed>__<time>/ with args.json, metrics.csv, samples, checkpoint.pt."""
+
+    def __init__(self, script, args):
+        """Decide the folder (nothing is written yet); on --resume, take the run's saved settings."""
+        self.script, self.args = script, args
+        if args.resume:
+            self.dir = args.resume
+            if not os.path.isfile(os.path.join(self.dir, "checkpoint.pt")):
+                fail(f"--resume {self.dir}: no checkpoint.pt there")
+            with open(os.path.join(self.dir, "args.json")) as f:
+                saved = json.load(f)
+            for name, value in saved.items():  # the run's own settings win, except how long to go on
+                if name not in ("iters", "resume") and hasattr(args, name):
+                    setattr(args, name, value)
+        else:
+            name = args.run_name or f"{script}__{args.dataset}__{args.seed}__{datetime.datetime.now():%Y%m%d-%H%M%S}"
+            self.dir = os.path.join(args.runs_dir, name)
+            if os.path.exists(self.dir):
+                fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new --run-name")
+        self.checkpoint_path = os.path.join(self.dir, "checkpoint.pt")
+        self.metrics_path = os.path.join(self.dir, "metrics.csv")
+        self.start_time = time.time()
+        self.elapsed_before = 0.0  # wall-clock seconds of the earlier parts of a resumed run
+        self.stop_requested = False
+
+    def seconds(self):
+        return self.elapsed_before + time.time() - self.start_time
+
+    def log_metrics(self, step, metrics):
+        """One row per evaluation: iteration, wall-clock seconds, then the metrics."""
+        row = {"iteration": step, "seconds": round(self.seconds(), 2), **metrics}
+        new = not os.path.exists(self.metrics_path)
+        if not new:
+            with open(self.metrics_path) as f:
+                header = next(csv.reader(f), None)
+            new = header is None
+        with open(self.metrics_path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=header if not new else list(row), extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def save(self, step, **state):
+        """Write checkpoint.pt atomically (temp file, then rename): a crash never leaves a broken one."""
+        payload = {"script": self.script, "step": step, "seconds": self.seconds(), "rng": rng_state(),
+                   **{k: v.state_dict() for k, v in state.items()}}
+        tmp = self.checkpoint_path + ".tmp"
+        torch.save(payload, tmp)
+        os.replace(tmp, self.checkpoint_path)
+
+    def start(self, **state):
+        """A new run: make its folder and args.json, return 0. A resumed run: load checkpoint.pt into the given
+        objects (nets, optimisers, data stream) and the RNGs, return the step to go on from."""
+        self.catch_stop_signals()
+        self.start_time = time.time()
+        if not self.args.resume:
+            os.makedirs(self.dir)
+            with open(os.path.join(self.dir, "args.json"), "w") as f:
+                json.dump(dataclasses.asdict(self.args), f, indent=2)
+            print(f"{self.script}: writing to {self.dir}")
+            return 0
+        try:
+            payload = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+        except Exception as e:
+            fail(f"{self.checkpoint_path} cannot be read ({type(e).__name__}); it is not a checkpoint of ours")
+        if payload.get("script") != self.script:
+            fail(f"{self.checkpoint_path} was written by {payload.get('script')}, not {self.script}")
+        for name, obj in state.items():
+            try:
+                obj.load_state_dict(payload[name])
+            except (RuntimeError, KeyError, ValueError) as e:
+                first = str(e).strip().split("\n")[0]
+                fail(f"{self.checkpoint_path}: its {name} does not match this run's ({first})")
+        set_rng_state(payload["rng"])
+        self.elapsed_before = payload["seconds"]
+        step = payload["step"]
+        # evaluations logged after this checkpoint belong to a future that is now re-run
+        if os.path.exists(self.metrics_path):
+            with open(self.metrics_path) as f:
+                rows = list(csv.reader(f))
+            keep = rows[:1] + [r for r in rows[1:] if int(r[0]) <= step]
+            with open(self.metrics_path, "w", newline="") as f:
+                csv.writer(f).writerows(keep)
+        print(f"resumed {self.dir} at iteration {step}")
+        return step
+
+    def catch_stop_signals(self):
+        """Ctrl-C / SIGTERM ask the loop to stop at the end of the iteration (it then saves)."""
+        def handler(signum, frame):
+            if self.stop_requested:  # a second Ctrl-C stops at once
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this iteration", file=sys.stderr)
+        try:
+            signal.signal(signal.SIGINT, handler)
+            signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # not the main thread (e.g. called from a test runner thread)
+            pass
+
+    def check_finite(self, step, **terms):
+        """Stop with one line naming the iteration and the term when a loss is NaN or inf."""
+        values = torch.stack([t.detach().float() for t in terms.values()])
+        if not bool(torch.isfinite(values).all()):
+            bad = [name for name, v in zip(terms, values.tolist()) if not math.isfinite(v)]
+            kept = f"the last good checkpoint is {self.checkpoint_path}" if os.path.exists(self.checkpoint_path) \
+                else "no checkpoint was written yet"
+            fail(f"non-finite {', '.join(bad)} at iteration {step}; stopping ({kept})")
+
+
+def progress(start, stop):
+    from tqdm import tqdm
+    return tqdm(range(start, stop), initial=start, total=stop, dynamic_ncols=True, mininterval=1.0)
+
+
+# =====================================================================================
+# Data: every source is an endless stream of batches on the device, with a state to resume
+# =====================================================================================
+
+TOYS = ("8gaussians", "25gaussians", "swissroll")
+IMAGES = ("digits", "mnist", "cifar10", "celeba", "folder")
+TEXTS = ("text",)
+DATASETS = TOYS + IMAGES + TEXTS
+TOY_STD = {"8gaussians": 0.02 / 1.414, "25gaussians": 0.05 / 2.828}  # std of a mode after the scaling
+
+
+def data_kind(dataset):
+    if dataset in TOYS:
+        return "toy"
+    if dataset in IMAGES:
+        return "image"
+    if dataset in TEXTS:
+        return "text"
+    fail(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+
+
+def toy_centres(dataset):
+    if dataset == "8gaussians":
+        angles = np.arange(8) * np.pi / 4
+        return 2 * np.stack([np.cos(angles), np.sin(angles)], 1) / 1.414
+    if dataset == "25gaussians":
+        grid = np.arange(-2, 3) * 2.0
+        return np.stack(np.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2) / 2.828
+    return None
+
+
+def toy_batch(dataset, n, rng):
+    """Sample n points as in WGAN-GP's gan_toy.py, from a numpy RandomState `rng`."""
+    if dataset == "swissroll":
+        from sklearn.datasets import make_swiss_roll
+        return make_swiss_roll(n_samples=n, noise=0.25, random_state=rng)[0][:, [0, 2]] / 7.5
+    centres = toy_centres(dataset) * (1.414 if dataset == "8gaussians" else 2.828)  # unscaled centres
+    std = 0.02 if dataset == "8gaussians" else 0.05
+    points = centres[rng.randint(len(centres), size=n)] + std * rng.randn(n, 2)
+    return points / (1.414 if dataset == "8gaussians" else 2.828)
+
+
+class ToyData:
+    kind = "toy"
+
+    def __init__(self, dataset, batch_size, device, seed):
+        self.dataset, self.batch_size, self.device = dataset, batch_size, device
+        self.rng = np.random.RandomState(seed + 1)
+        self.shape = (2,)
+
+    def next(self):
+        return torch.as_tensor(toy_batch(self.dataset, self.batch_size, self.rng), dtype=torch.float32,
+                               device=self.device)
+
+    def real_sample(self, n, seed=1234):
+        return toy_batch(self.dataset, n, np.random.RandomState(seed))
+
+    def state_dict(self):
+        return {"rng": self.rng.get_state()}
+
+    def load_state_dict(self, state):
+        self.rng.set_state(state["rng"])
+
+
+class TensorData:
+    """A whole dataset held as one integer tensor (uint8 images or int16 characters), on the device when
+    it fits; batches drawn epoch by epoch from a seeded permutation and converted on the device."""
+
+    def __init__(self, items, batch_size, device, seed, kind, **info):
+        if len(items) < batch_size:
+            fail(f"--batch-size {batch_size} is larger than the dataset ({len(items)} items)")
+        self.kind, self.batch_size, self.device = kind, batch_size, device
+        on_device = device.type == "cuda" and items.numel() * items.element_size() < 8 * 2**30
+        self.items = items.to(device) if on_device else items
+        self.generator = torch.Generator().manual_seed(seed + 1)
+        self.order, self.position = torch.randperm(len(items), generator=self.generator), 0
+        self.__dict__.update(info)
+        self.shape = tuple(self.convert(self.items[:1]).shape[1:])
+
+    def convert(self, batch):
+        batch = batch.to(self.device, non_blocking=True)
+        if self.kind == "image":
+            return batch.float() / 127.5 - 1.0  # [0, 255] -> [-1, 1]
+        return F.one_hot(batch.long(), self.vocab_size).float().transpose(1, 2)  # (B, vocab, length)
+
+    def next(self):
+        if self.position + self.batch_size > len(self.order):
+            self.order, self.position = torch.randperm(len(self.items), generator=self.generator), 0
+        index = self.order[self.position:self.position + self.batch_size]
+        self.position += self.batch_size
+        return self.convert(self.items[index.to(self.items.device)])
+
+    def state_dict(self):
+        return {"generator": self.generator.get_state(), "order": self.order, "position": self.position}
+
+    def load_state_dict(self, state):
+        self.generator.set_state(state["generator"])
+        self.order, self.position = state["order"], state["position"]
+
+
+def make_data(dataset, data_root, batch_size, device, seed, image_size=None, max_lines=10_000_000):
+    kind = data_kind(dataset)
+    if kind == "toy":
+        return ToyData(dataset, batch_size, device, seed)
+    if kind == "image":
+        images = load_images(dataset, data_root, image_size)
+        return TensorData(images, batch_size, device, seed, "image", dataset=dataset, root=data_root)
+    corpus = load_text(data_root, max_lines=max_lines)
+    return TensorData(corpus["train"], batch_size, device, seed, "text", **corpus)
+
+
+# ---- images -------------------------------------------------------------------------
+
+IMAGE_SIZE = {"digits": 28, "mnist": 28, "cifar10": 32, "celeba": 64, "folder": 64}
+IMAGE_HINT = {
+    "celeba": "put CelebA's img_align_celeba/*.jpg under a folder and pass --data-root FOLDER",
+    "mnist": "pass --data-root ROOT holding torchvision's MNIST/raw files (torchvision.datasets.MNIST(ROOT, download=True) on a machine with network)",
+    "cifar10": "pass --data-root ROOT holding cifar-10-batches-py (torchvision.datasets.CIFAR10(ROOT, download=True) on a machine with network)",
+    "folder": "pass --data-root FOLDER holding .jpg/.png images (searched recursively)",
+}
+
+
+def resize_uint8(images, size, center_crop=False):
+    """(N, C, H, W) uint8 -> (N, C, size, size) uint8, bilinear with antialiasing, in chunks."""
+    out = []
+    for chunk in images.split(4096):
+        x = chunk.float()
+        if center_crop:
+            side = min(x.shape[-2:])
+            top, left = (x.shape[-2] - side) // 2, (x.shape[-1] - side) // 2
+            x = x[..., top:top + side, left:left + side]
+        if x.shape[-1] != size or x.shape[-2] != size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out.append(x.round().clamp(0, 255).to(torch.uint8))
+    return torch.cat(out)
+
+
+def load_images(dataset, root, size=None):
+    """Images as one (N, C, size, size) uint8 tensor. `digits` ships with scikit-learn; the others read
+    a local root and never download. Decoded folders are cached as .npy beside the data."""
+    size = size or IMAGE_SIZE[dataset]
+    if dataset == "digits":
+        from sklearn.datasets import load_digits
+        pixels = load_digits().images  # (1797, 8, 8), values 0..16
+        images = torch.as_tensor(pixels * (255 / 16)).round().to(torch.uint8)[:, None]
+        return resize_uint8(images, size)
+    if not root:
+        fail(f"--dataset {dataset} needs its data: {IMAGE_HINT[dataset]}")
+    if not os.path.isdir(root):
+        fail(f"data folder {root} does not exist; {IMAGE_HINT[dataset]}")
+    import torchvision
+    try:
+        if dataset == "mnist":
+            images = torchvision.datasets.MNIST(root, train=True, download=False).data[:, None]
+            return resize_uint8(images, size)
+        if dataset == "cifar10":
+            array = torchvision.datasets.CIFAR10(root, train=True, download=False).data  # (N, 32, 32, 3)
+            return resize_uint8(torch.as_tensor(array).permute(0, 3, 1, 2).contiguous(), size)
+    except RuntimeError as e:
+        fail(f"{dataset} not found under {root} ({str(e).splitlines()[0]}); {IMAGE_HINT[dataset]}")
+    return load_image_folder(root, size, center_crop=True)
+
+
+def load_image_folder(root, size, center_crop=True):
+    files = sorted(f for f in glob.glob(os.path.join(root, "**", "*"), recursive=True)
+                   if f.lower().endswith((".jpg", ".jpeg", ".png", ".bmp", ".webp")))
+    if not files:
+        fail(f"no .jpg/.png images under {root}")
+    key = hashlib.sha1(("\n".join(files) + f"|{size}|{center_crop}").encode()).hexdigest()[:12]
+    cache = os.path.join(root, f".gp_cache_{size}px_{key}.npy")
+    if os.path.exists(cache):
+        return torch.from_numpy(np.load(cache))
+    from PIL import Image
+    from tqdm import tqdm
+    images, broken = [], []
+    for f in tqdm(files, desc=f"decoding {len(files)} images once", mininterval=2, disable=len(files) < 5000):
+        try:
+            with Image.open(f) as im:
+                array = np.array(im.convert("RGB"))
+        except Exception:
+            broken.append(f)
+            continue
+        images.append(resize_uint8(torch.from_numpy(array).permute(2, 0, 1)[None], size, center_crop)[0])
+    if broken:
+        print(f"warning: skipped {len(broken)} unreadable image(s) under {root}, e.g. {broken[0]}", file=sys.stderr)
+    if not images:
+        fail(f"none of the {len(files)} image files under {root} could be read")
+    images = torch.stack(images)
+    try:
+        np.save(cache, images.numpy())
+    except OSError:
+        pass  # read-only data folder: decode again next time
+    return images
+
+
+# ---- text ---------------------------------------------------------------------------
+
+SEQ_LEN = 32
+PAD = "`"
+
+
+def find_billion_word_shards(root):
+    """The 1B Word training shards: ROOT/training-monolingual.tokenized.shuffled/news.en-* (or ROOT/news.en-*)."""
+    if not root:
+        return []
+    for folder in (os.path.join(root, "training-monolingual.tokenized.shuffled"), root):
+        shards = sorted(glob.glob(os.path.join(folder, "news.en-*")))
+        if shards:
+            return shards
+    return []
+
+
+def embedded_corpus_lines():
+    """English prose that ships with CPython (the help topics pydoc shows): no download needed."""
+    import pydoc_data.topics
+    text = "\n".join(pydoc_data.topics.topics[k] for k in sorted(pydoc_data.topics.topics))
+    return [line.strip() for line in text.split("\n") if line.strip()]
+
+
+def load_text(root=None, seq_len=SEQ_LEN, max_lines=10_000_000, vocab_size=2048, heldout_fraction=0.25):
+    """Lines cut or padded with '`' to seq_len chars and the vocab_size-1 most common chars + 'unk', as in
+    the WGAN-GP language code (language_helpers.load_dataset). One Billion Word when `root` holds its shards,
+    else the embedded corpus. Returns int16 (N, seq_len) train / heldout tensors and the charmap."""
+    if root:
+        if not os.path.isdir(root):
+            fail(f"text folder {root} does not exist; it should hold training-monolingual.tokenized.shuffled/news.en-*")
+        shards = find_billion_word_shards(root)
+        if not shards:
+            fail(f"no One Billion Word shards (news.en-*) under {root}")
+        lines = []
+        for shard in shards:
+            with open(shard, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    lines.append(line.rstrip("\n"))
+                    if len(lines) >= max_lines:
+                        break
+            if len(lines) >= max_lines:
+                break
+        source = f"One Billion Word ({len(shards)} shards under {root})"
+    else:
+        lines, source = embedded_corpus_lines()[:max_lines], "embedded corpus (pydoc_data.topics)"
+        print("text: no --data-root given, training on the embedded corpus; "
+              "for the paper pass --data-root 1-billion-word-language-modeling-benchmark-r13output")
+    lines = [line[:seq_len] + PAD * (seq_len - len(line[:seq_len])) for line in lines if line.strip()]
+    if len(lines) < 2:
+        fail(f"the text corpus ({source}) has no usable line")
+    counts = collections.Counter(c for line in lines for c in line)
+    chars = ["unk"] + [c for c, _ in counts.most_common(vocab_size - 1)]
+    index = {c: i for i, c in enumerate(chars)}
+    encoded = torch.tensor([[index.get(c, 0) for c in line] for line in lines], dtype=torch.int16)
+    if root:  # the papers train and measure on the same 10M lines; a held-out sample gives the Bayes limit
+        heldout = load_heldout_billion_word(root, seq_len, index)
+        train = encoded
+    else:
+        cut = int(len(encoded) * (1 - heldout_fraction))
+        train, heldout = encoded[:cut], encoded[cut:]
+    return {"train": train, "heldout": heldout, "chars": chars, "vocab_size": len(chars), "source": source,
+            "root": root}
+
+
+def load_heldout_billion_word(root, seq_len, index, n=20_000):
+    shards = sorted(glob.glob(os.path.join(root, "heldout-monolingual.tokenized.shuffled", "news.en.heldout-*")))
+    lines = []
+    for shard in shards:
+        with open(shard, encoding="utf-8", errors="replace") as f:
+            lines += [line.rstrip("\n") for line in f][: n - len(lines)]
+        if len(lines) >= n:
+            break
+    lines = [line[:seq_len] + PAD * (seq_len - len(line[:seq_len])) for line in lines if line.strip()]
+    return torch.tensor([[index.get(c, 0) for c in line] for line in lines], dtype=torch.int16).reshape(-1, seq_len)
+
+
+def decode_text(indices, chars):
+    return ["".join(chars[i] if i > 0 else "?" for i in row) for row in indices.tolist()]
+
+
+# =====================================================================================
+# Nets
+# =====================================================================================
+
+
+def init_dcgan(module):
+    """N(0, 0.02) weights (DCGAN), N(1, 0.02) norm scales."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def mlp(n_in, n_out, width=512, depth=3):
+    """3 x 512 ReLU, the generator and critic of WGAN-GP's gan_toy.py."""
+    layers, n = [], n_in
+    for _ in range(depth):
+        layers += [nn.Linear(n, width), nn.ReLU()]
+        n = width
+    return nn.Sequential(*layers, nn.Linear(n, n_out))
+
+
+def critic_norm(kind, channels):
+    if kind == "none":
+        return nn.Identity()
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)  # layer norm over (C, H, W), as WGAN-GP's critics
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    fail(f"unknown critic norm {kind!r}; choose none, layer or batch")
+
+
+def dcgan_generator(z_dim, channels, size, width=64):
+    """DCGAN generator for 64x64 (4 up-convolutions) or 32x32 (3) images, tanh output."""
+    mult = 8 if size == 64 else 4
+    layers = [nn.Unflatten(1, (z_dim, 1, 1)), nn.ConvTranspose2d(z_dim, width * mult, 4, 1, 0, bias=False),
+              nn.BatchNorm2d(width * mult), nn.ReLU(True)]
+    while mult > 1:
+        layers += [nn.ConvTranspose2d(width * mult, width * mult // 2, 4, 2, 1, bias=False),
+                   nn.BatchNorm2d(width * mult // 2), nn.ReLU(True)]
+        mult //= 2
+    net = nn.Sequential(*layers, nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh())
+    net.apply(init_dcgan)
+    return net
+
+
+def dcgan_critic(channels, size, width=64, norm="none"):
+    """DCGAN critic, no sigmoid; norm none | layer | batch (none/layer for gradient penalties)."""
+    layers, mult = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)], 1
+    for _ in range(3 if size == 64 else 2):
+        layers += [nn.Conv2d(width * mult, width * mult * 2, 4, 2, 1), critic_norm(norm, width * mult * 2),
+                   nn.LeakyReLU(0.2, True)]
+        mult *= 2
+    net = nn.Sequential(*layers, nn.Conv2d(width * mult, 1, 4, 1, 0), nn.Flatten(0))
+    net.apply(init_dcgan)
+    return net
+
+
+class _Crop(nn.Module):
+    def __init__(self, size):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x):
+        return x[:, :, : self.size, : self.size]
+
+
+def mnist_generator(z_dim=128, width=64):
+    """WGAN-GP's MNIST generator (gan_mnist.py): linear, 3 stride-2 deconvolutions 5x5, crop 8->7. Output tanh
+    (the reference uses sigmoid on [0, 1] data; our images are in [-1, 1])."""
+    def up(n_in, n_out):
+        return nn.ConvTranspose2d(n_in, n_out, 5, 2, 2, output_padding=1)
+    return nn.Sequential(nn.Linear(z_dim, 4 * 4 * 4 * width), nn.ReLU(True), nn.Unflatten(1, (4 * width, 4, 4)),
+                         up(4 * width, 2 * width), nn.ReLU(True), _Crop(7), up(2 * width, width), nn.ReLU(True),
+                         up(width, 1), nn.Tanh())
+
+
+def mnist_critic(width=64):
+    """WGAN-GP's MNIST critic: 3 stride-2 convolutions 5x5 with leaky ReLU, then linear."""
+    return nn.Sequential(nn.Conv2d(1, width, 5, 2, 2), nn.LeakyReLU(0.2, True),
+                         nn.Conv2d(width, 2 * width, 5, 2, 2), nn.LeakyReLU(0.2, True),
+                         nn.Conv2d(2 * width, 4 * width, 5, 2, 2), nn.LeakyReLU(0.2, True),
+                         nn.Flatten(), nn.Linear(4 * 4 * 4 * width, 1), nn.Flatten(0))
+
+
+class ResBlock1d(nn.Module):
+    """x + 0.3 * conv5(relu(conv5(relu(x)))) (WGAN-GP gan_language.py), optional batch norm."""
+
+    def __init__(self, width, batch_norm=False):
+        super().__init__()
+        norm = (lambda: nn.BatchNorm1d(width)) if batch_norm else nn.Identity
+        self.res = nn.Sequential(norm(), nn.ReLU(), nn.Conv1d(width, width, 5, padding=2),
+                                 norm(), nn.ReLU(), nn.Conv1d(width, width, 5, padding=2))
+
+    def forward(self, x):
+        return x + 0.3 * self.res(x)
+
+
+def text_generator(z_dim, vocab_size, width=512, seq_len=SEQ_LEN, blocks=5, batch_norm=False):
+    """noise -> linear -> (width, seq_len) -> residual blocks -> 1x1 conv -> softmax over characters."""
+    return nn.Sequential(nn.Linear(z_dim, width * seq_len), nn.Unflatten(1, (width, seq_len)),
+                         *[ResBlock1d(width, batch_norm) for _ in range(blocks)],
+                         nn.Conv1d(width, vocab_size, 1), nn.Softmax(dim=1))
+
+
+def text_critic(vocab_size, width=512, seq_len=SEQ_LEN, blocks=5):
+    """(B, vocab, seq_len) one-hot or softmax -> 1x1 conv -> residual blocks -> linear -> score."""
+    return nn.Sequential(nn.Conv1d(vocab_size, width, 1), *[ResBlock1d(width) for _ in range(blocks)],
+                         nn.Flatten(), nn.Linear(width * seq_len, 1), nn.Flatten(0))
+
+
+def make_nets(data, z_dim=None, width=None, critic_norm="none", generator_batch_norm=False):
+    """Generator, critic and noise size for a data stream: MLP (toys), DCGAN 64/32 or the WGAN-GP MNIST nets
+    (28x28) for images, the 1D-CNN ResNet for text."""
+    if data.kind == "toy":
+        z_dim = z_dim or 2
+        return mlp(z_dim, 2, width or 512), nn.Sequential(mlp(2, 1, width or 512), nn.Flatten(0)), z_dim
+    if data.kind == "text":
+        z_dim = z_dim or 128
+        return (text_generator(z_dim, data.vocab_size, width or 512, data.shape[1], batch_norm=generator_batch_norm),
+                text_critic(data.vocab_size, width or 512, data.shape[1]), z_dim)
+    channels, size = data.shape[0], data.shape[1]
+    if size == 28:
+        if channels != 1:
+            fail("28x28 images use the MNIST nets, which take one channel")
+        z_dim = z_dim or 128
+        return mnist_generator(z_dim, width or 64), mnist_critic(width or 64), z_dim
+    if size not in (32, 64):
+        fail(f"--image-size {size}: the DCGAN nets take 64 or 32 (28 for the MNIST nets)")
+    z_dim = z_dim or 100
+    return dcgan_generator(z_dim, channels, size, width or 64), dcgan_critic(channels, size, width or 64,
+                                                                            critic_norm), z_dim
+
+
+# =====================================================================================
+# Metrics
+# =====================================================================================
+
+# ---- toy 2D -------------------------------------------------------------------------
+
+
+def toy_scores(samples, dataset, reference=None):
+    """Scores of 2D samples (numpy (n, 2)). For the Gaussian mixtures: `modes` = centres holding at least 1%
+    of the samples as high-quality samples, `high_quality` = share of samples within 3 std of a centre.
+    For every toy: `w1` = exact Wasserstein-1 between the samples and as many fresh real points
+    (optimal matching of equal-size clouds)."""
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial.distance import cdist
+    scores = {}
+    centres = toy_centres(dataset)
+    if centres is not None:
+        distance = cdist(samples, centres)
+        nearest, good = distance.argmin(1), distance.min(1) <= 3 * TOY_STD[dataset]
+        per_mode = np.bincount(nearest[good], minlength=len(centres))
+        scores["modes"] = int((per_mode >= 0.01 * len(samples)).sum())
+        scores["high_quality"] = float(good.mean())
+    if reference is not None:
+        cost = cdist(samples, reference[: len(samples)])
+        rows, cols = linear_sum_assignment(cost)
+        scores["w1"] = float(cost[rows, cols].mean())
+    return scores
+
+
+# ---- n-gram JSD ---------------------------------------------------------------------
+
+
+def ngram_counts_slow(lines, n):
+    """Overlapping character n-grams of each line (padding counts): Counter of strings. Plain and slow."""
+    return collections.Counter(line[i:i + n] for line in lines for i in range(len(line) - n + 1))
+
+
+def ngram_jsd(samples, reference, n):
+    """Jensen-Shannon divergence in bits between the character n-gram distributions of two lists of strings,
+    as in the WGAN-GP/FOGAN language code: 0.5 * (KL(p||m) + KL(q||m)) / ln 2, m = (p + q) / 2, each KL
+    summed over its own model's n-grams."""
+    p_counts, q_counts = ngram_counts_slow(samples, n), ngram_counts_slow(reference, n)
+    p_total, q_total = sum(p_counts.values()), sum(q_counts.values())
+    if p_total == 0 or q_total == 0:
+        raise ValueError(f"no {n}-grams: lines shorter than {n}")
+    kl_p = sum(c / p_total * math.log(2 * (c / p_total) / (c / p_total + q_counts.get(g, 0) / q_total))
+               for g, c in p_counts.items())
+    kl_q = sum(c / q_total * math.log(2 * (c / q_total) / (c / q_total + p_counts.get(g, 0) / p_total))
+               for g, c in q_counts.items())
+    return 0.5 * (kl_p + kl_q) / math.log(2)
+
+
+class NgramReference:
+    """Counts of every character n-gram (n = 1..max_n) of a reference corpus of encoded lines ((N, L) ints,
+    vocab V), built once and cached on disk. An n-gram gets an exact int64 key, level by level:
+    key_n = rank_{n-1}(its first n-1 chars among the reference's (n-1)-grams) * V + last char, so any
+    vocabulary size and any n fit in 64 bits; sample n-grams whose prefix the reference lacks get no key."""
+
+    def __init__(self, lines, vocab_size, max_n=6, cache_dir=None):
+        lines = torch.as_tensor(lines).long().numpy()
+        self.vocab_size, self.max_n = vocab_size, max_n
+        digest = hashlib.sha1(lines.tobytes() + f"|{vocab_size}|{max_n}".encode()).hexdigest()[:16]
+        path = os.path.join(cache_dir, f".ngram_counts_{digest}.npz") if cache_dir else None
+        if path and os.path.exists(path):
+            saved = np.load(path)
+            self.keys = [saved[f"keys{n}"] for n in range(1, max_n + 1)]
+            self.counts = [saved[f"counts{n}"] for n in range(1, max_n + 1)]
+            return
+        self.keys, self.counts = [], []
+        rank = None  # rank of the (n-1)-gram starting at each position
+        for n in range(1, max_n + 1):
+            last = lines[:, n - 1:]
+            key = last if rank is None else rank[:, : last.shape[1]] * vocab_size + last
+            unique, inverse, counts = np.unique(key.ravel(), return_inverse=True, return_counts=True)
+            self.keys.append(unique)
+            self.counts.append(counts)
+            rank = inverse.reshape(key.shape)
+        if path:
+            try:
+                tmp = path + ".tmp.npz"
+                np.savez(tmp, **{f"keys{n + 1}": k for n, k in enumerate(self.keys)},
+                         **{f"counts{n + 1}": c for n, c in enumerate(self.counts)})
+                os.replace(tmp, path)
+            except OSError:
+                pass
+
+    def jsd(self, samples, n):
+        """JSD in bits between the n-grams of encoded samples ((M, L) ints) and the reference's."""
+        samples = torch.as_tensor(samples).long().cpu().numpy()
+        # exact identity among the sample n-grams: rows of n characters
+        windows = np.lib.stride_tricks.sliding_window_view(samples, n, axis=1).reshape(-1, n)
+        sample_grams, p_counts = np.unique(windows, axis=0, return_counts=True)
+        # reference count of each distinct sample n-gram, through the level-by-level keys
+        rank = np.zeros(len(sample_grams), dtype=np.int64)
+        found = np.ones(len(sample_grams), dtype=bool)
+        for level in range(n):
+            key = sample_grams[:, level] if level == 0 else rank * self.vocab_size + sample_grams[:, level]
+            where = np.searchsorted(self.keys[level], key)
+            where = np.minimum(where, len(self.keys[level]) - 1)
+            found &= self.keys[level][where] == key
+            rank = np.where(found, where, 0)
+        q_counts = np.where(found, self.counts[n - 1][rank], 0)
+        return jsd_from_counts(p_counts, q_counts, self.counts[n - 1].sum())
+
+
+def jsd_from_counts(p_counts, q_counts_at_p, q_total):
+    """JSD (bits) given sample counts, the reference counts at the sample n-grams and the reference total.
+    Reference n-grams missing from the samples contribute q * ln 2 each."""
+    p = p_counts / p_counts.sum()
+    q = q_counts_at_p / q_total
+    kl_p = np.sum(p * np.log(2 * p / (p + q)))
+    shared = q > 0
+    kl_q = np.sum(q[shared] * np.log(2 * q[shared] / (p[shared] + q[shared]))) + (1 - q[shared].sum()) * math.log(2)
+    return float(0.5 * (kl_p + kl_q) / math.log(2))
+
+
+# ---- FID ----------------------------------------------------------------------------
+
+FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    """||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr sqrt(S1 S2), in float64. tr sqrt(S1 S2) is the sum of the square
+    roots of the eigenvalues of S1^(1/2) S2 S1^(1/2) (symmetric PSD), so no matrix square root of a non-symmetric
+    product is taken and rank-deficient covariances stay finite."""
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    sigma1, sigma2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
+    values, vectors = np.linalg.eigh((sigma1 + sigma1.T) / 2)
+    root1 = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    middle = root1 @ sigma2 @ root1
+    eig = np.linalg.eigvalsh((middle + middle.T) / 2)
+    tr_covmean = np.sqrt(np.clip(eig, 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
+
+
+def fid_inception():
+    """The FID Inception network: torchvision's Inception v3 with 1008 classes and the blocks of the TF graph
+    (average pools that ignore padding; max pool in the last block), named as pytorch-fid's port
+    (FIDInceptionA/C/E_1/E_2) so `pt_inception-2015-12-05-6726825d.pth` loads with strict=True."""
+    from torchvision.models import inception as tv
+
+    class FIDInceptionA(tv.InceptionA):
+        def _forward(self, x):
+            b1 = self.branch1x1(x)
+            b5 = self.branch5x5_2(self.branch5x5_1(x))
+            b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+            pool = self.branch_pool(F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
+            return [b1, b5, b3, pool]
+
+    class FIDInceptionC(tv.InceptionC):
+        def _forward(self, x):
+            b1 = self.branch1x1(x)
+            b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
+            d = x
+            for layer in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4,
+                          self.branch7x7dbl_5):
+                d = layer(d)
+            pool = self.branch_pool(F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
+            return [b1, b7, d, pool]
+
+    def inception_e(pool_fn):
+        class FIDInceptionE(tv.InceptionE):
+            def _forward(self, x):
+                b1 = self.branch1x1(x)
+                b3 = self.branch3x3_1(x)
+                b3 = torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1)
+                d = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
+                d = torch.cat([self.branch3x3dbl_3a(d), self.branch3x3dbl_3b(d)], 1)
+                return [b1, b3, d, self.branch_pool(pool_fn(x))]
+        return FIDInceptionE
+
+    FIDInceptionE_1 = inception_e(lambda x: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
+    FIDInceptionE_2 = inception_e(lambda x: F.max_pool2d(x, 3, 1, 1))  # the TF graph's last block max-pools
+
+    net = tv.Inception3(num_classes=1008, aux_logits=False, init_weights=False)
+    net.Mixed_5b, net.Mixed_5c, net.Mixed_5d = FIDInceptionA(192, 32), FIDInceptionA(256, 64), FIDInceptionA(288, 64)
+    net.Mixed_6b = FIDInceptionC(768, channels_7x7=128)
+    net.Mixed_6c, net.Mixed_6d = FIDInceptionC(768, channels_7x7=160), FIDInceptionC(768, channels_7x7=160)
+    net.Mixed_6e = FIDInceptionC(768, channels_7x7=192)
+    net.Mixed_7b, net.Mixed_7c = FIDInceptionE_1(1280), FIDInceptionE_2(2048)
+    return net
+
+
+def fid_features(net, images):
+    """2048-d pool3 features of images in [-1, 1] (any size, 1 or 3 channels): resized to 299 bilinear."""
+    x = images if images.shape[1] == 3 else images.repeat(1, 3, 1, 1)
+    x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+    for name in ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
+                 "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+                 "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"):
+        x = getattr(net, name)(x)
+    return F.adaptive_avg_pool2d(x, 1).flatten(1)
+
+
+def load_fid_net(weights_path, device):
+    """The FID network with the pytorch-fid weights, from `weights_path`, else torch hub's cache, else a download.
+    Returns None, with one warning line, when no weights can be had (training goes on without FID)."""
+    candidates = [weights_path] if weights_path else []
+    candidates.append(os.path.join(torch.hub.get_dir(), "checkpoints", FID_WEIGHTS_FILE))
+    path = next((p for p in candidates if p and os.path.isfile(p)), None)
+    if weights_path and path != weights_path:
+        fail(f"--fid-weights {weights_path}: no such file")
+    if path is None:
+        try:
+            url = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + FID_WEIGHTS_FILE
+            torch.hub.download_url_to_file(url, candidates[-1], progress=False)
+            path = candidates[-1]
+        except Exception:
+            print(f"warning: FID skipped: no {FID_WEIGHTS_FILE} (pass --fid-weights PATH)", file=sys.stderr)
+            return None
+    net = fid_inception()
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+    return net.eval().requires_grad_(False).to(device)
+
+
+@torch.no_grad()
+def fid_statistics(net, batches):
+    features = torch.cat([fid_features(net, b).double().cpu() for b in batches]).numpy()
+    return features.mean(0), np.cov(features, rowvar=False)
+
+
+# =====================================================================================
+# Evaluation and writers
+# =====================================================================================
+
+
+def sample_noise(n, z_dim, device, generator=None):
+    return torch.randn(n, z_dim, device=device, generator=generator)
+
+
+@torch.no_grad()
+def generate(generator, z_dim, n, device, batch=512, seed=0):
+    """n generator outputs from fixed noise (seeded, not touching the training RNG), eval mode."""
+    rng = torch.Generator(device=device).manual_seed(seed)
+    was_training = generator.training
+    generator.eval()
+    out = torch.cat([generator(sample_noise(min(batch, n - i), z_dim, device, rng)) for i in range(0, n, batch)])
+    generator.train(was_training)
+    return out
+
+
+class Evaluator:
+    """The metrics of a data kind, with whatever they need prepared once (reference n-grams, FID statistics)."""
+
+    def __init__(self, data, run_dir, eval_samples=None, fid_weights=None, device=None):
+        self.data, self.run_dir, self.device = data, run_dir, device
+        self.n = eval_samples
+        if data.kind == "toy":
+            self.n = self.n or 1000
+            self.reference = data.real_sample(self.n)
+        elif data.kind == "text":
+            heldout = data.heldout
+            self.n = self.n or min(6400, len(heldout))
+            cache = data.root if data.root and os.access(data.root, os.W_OK) else os.path.join("runs", ".cache")
+            os.makedirs(cache, exist_ok=True)
+            self.ngrams = NgramReference(data.items.cpu(), data.vocab_size, 6, cache)
+            bayes_n = min(self.n, len(heldout))
+            self.bayes = {f"js{n}_bayes": self.ngrams.jsd(heldout[:bayes_n], n) for n in range(1, 7)}
+        else:
+            self.n = self.n or 10_000
+            self.fid_net = load_fid_net(fid_weights, device) if fid_weights != "none" else None
+            if self.fid_net is not None:
+                self.real_stats = self.real_fid_statistics()
+
+    def real_fid_statistics(self):
+        items = self.data.items
+        key = hashlib.sha1(f"{self.data.dataset}|{tuple(items.shape)}|{int(items[::997].long().sum())}".encode())
+        root = self.data.root if self.data.root and os.access(self.data.root, os.W_OK) else os.path.join("runs", ".cache")
+        path = os.path.join(root, f".fid_stats_{key.hexdigest()[:12]}.npz")
+        if os.path.exists(path):
+            saved = np.load(path)
+            return saved["mu"], saved["sigma"]
+        os.makedirs(root, exist_ok=True)
+        mu, sigma = fid_statistics(self.fid_net, (self.data.convert(b) for b in items.split(250)))
+        np.savez(path, mu=mu, sigma=sigma)
+        return mu, sigma
+
+    def __call__(self, generator, critic, z_dim, step):
+        samples = generate(generator, z_dim, self.n, self.device)
+        metrics = {}
+        if self.data.kind == "toy":
+            points = samples.cpu().numpy()
+            metrics.update(toy_scores(points, self.data.dataset, self.reference))
+            plot_toy(os.path.join(self.run_dir, f"toy_{step:07d}.png"), critic, self.reference, points,
+                     f"{os.path.basename(self.run_dir)}  iteration {step}", self.device)
+        elif self.data.kind == "text":
+            indices = samples.argmax(1)  # (n, seq_len): argmax decoding
+            for n in range(1, 7):
+                metrics[f"js{n}"] = round(self.ngrams.jsd(indices, n), 5)
+            metrics.update({k: round(v, 5) for k, v in self.bayes.items()})
+            with open(os.path.join(self.run_dir, f"samples_{step:07d}.txt"), "w") as f:
+                f.write("\n".join(decode_text(indices[:100], self.data.chars)) + "\n")
+        else:
+            if self.fid_net is not None:
+                mu, sigma = fid_statistics(self.fid_net, samples.split(250))
+                metrics["fid"] = round(frechet_distance(mu, sigma, *self.real_stats), 3)
+            save_image_grid(os.path.join(self.run_dir, f"samples_{step:07d}.png"), samples[:64])
+        return metrics
+
+
+def save_image_grid(path, images):
+    import torchvision
+    torchvision.utils.save_image(images.float().cpu(), path, nrow=8, normalize=True, value_range=(-1, 1))
+
+
+@torch.no_grad()
+def plot_toy(path, critic, real, fake, title="", device="cpu", limit=2.0):
+    """One picture: the critic's level sets, real points (orange) and generated points (green)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    grid = np.linspace(-limit, limit, 128)
+    xx, yy = np.meshgrid(grid, grid)
+    points = torch.as_tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float32, device=device)
+    was_training = critic.training
+    critic.eval()
+    values = critic(points).cpu().numpy().reshape(xx.shape)
+    critic.train(was_training)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.contour(xx, yy, values, levels=20, linewidths=0.8)
+    ax.scatter(real[:, 0], real[:, 1], s=2, c="orange", label="real")
+    ax.scatter(fake[:, 0], fake[:, 1], s=2, c="green", label="generated")
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
+    ax.set_title(title, fontsize=8)
+    ax.legend(loc="upper right", fontsize=7)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+# =====================================================================================
+# Plotting several runs (the papers' comparison figures)
+# =====================================================================================
+
+
+def read_metrics(run_dir):
+    with open(os.path.join(run_dir, "metrics.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def plot_runs(run_dirs, metric, path, group=lambda d: os.path.basename(d).split("__")[0], bayes=None):
+    """One figure, two panels: `metric` against iterations and against wall-clock seconds; runs grouped
+    (same colour) by `group(run_dir)`, mean line per group over its seeds."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    groups = collections.defaultdict(list)
+    for run_dir in run_dirs:
+        groups[group(run_dir)].append(read_metrics(run_dir))
+    for colour, (name, runs) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4, sorted(groups.items())):
+        for i, rows in enumerate(runs):
+            rows = [r for r in rows if r.get(metric) not in (None, "")]
+            for ax, x in zip(axes, ("iteration", "seconds")):
+                ax.plot([float(r[x]) for r in rows], [float(r[metric]) for r in rows], color=colour, alpha=0.8,
+                        lw=1, label=f"{name} ({len(runs)} seeds)" if i == 0 else None)
+    for ax, x in zip(axes, ("iterations", "wall-clock seconds")):
+        if bayes is not None:
+            ax.axhline(bayes, color="k", ls="--", lw=1, label="Bayes limit")
+        ax.set_xlabel(x)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_main(argv=None):
+    """python common.py plot METRIC OUT.png RUN_DIR... : compare runs against iterations and wall-clock."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) < 4 or argv[0] != "plot":
+        fail("usage: python common.py plot METRIC OUT.png RUN_DIR [RUN_DIR ...]")
+    metric, out, runs = argv[1], argv[2], argv[3:]
+    for run_dir in runs:
+        if not os.path.isfile(os.path.join(run_dir, "metrics.csv")):
+            fail(f"{run_dir} has no metrics.csv")
+    plot_runs(runs, metric, out)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    run_cli(plot_main)
