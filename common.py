@@ -940,7 +940,8 @@ class Evaluator:
         return mu, sigma
 
     def __call__(self, generator, critic, z_dim, step):
-        samples = generate(generator, z_dim, self.n, self.device)
+        needed = 64 if self.data.kind == "image" and self.fid_net is None else self.n  # images: grid only
+        samples = generate(generator, z_dim, needed, self.device)
         metrics = {}
         if self.data.kind == "toy":
             points = samples.cpu().numpy()
@@ -1018,6 +1019,9 @@ def plot_runs(run_dirs, metric, path, group=lambda d: os.path.basename(d).split(
             for ax, x in zip(axes, ("iteration", "seconds")):
                 ax.plot([float(r[x]) for r in rows], [float(r[metric]) for r in rows], color=colour, alpha=0.8,
                         lw=1, label=f"{name} ({len(runs)} seeds)" if i == 0 else None)
+    if bayes is None:  # a "<metric>_bayes" column (text JSD) is the floor the papers draw
+        column = [runs[0][0].get(metric + "_bayes") for runs in groups.values() if runs[0]][:1]
+        bayes = float(column[0]) if column and column[0] not in (None, "") else None
     for ax, x in zip(axes, ("iterations", "wall-clock seconds")):
         if bayes is not None:
             ax.axhline(bayes, color="k", ls="--", lw=1, label="Bayes limit")
