@@ -500,8 +500,10 @@ def load_text(root=None, seq_len=SEQ_LEN, max_lines=10_000_000, vocab_size=2048,
     index = {c: i for i, c in enumerate(chars)}
     encoded = torch.tensor([[index.get(c, 0) for c in line] for line in lines], dtype=torch.int16)
     if root:  # the papers train and measure on the same 10M lines; a held-out sample gives the Bayes limit
-        heldout = load_heldout_billion_word(root, seq_len, index)
-        train = encoded
+        heldout, train = load_heldout_billion_word(root, seq_len, index), encoded
+        if len(heldout) == 0:  # no heldout-monolingual shards: hold out the last lines read instead
+            cut = len(encoded) - max(1, min(20_000, len(encoded) // 10))
+            train, heldout = encoded[:cut], encoded[cut:]
     else:
         cut = int(len(encoded) * (1 - heldout_fraction))
         train, heldout = encoded[:cut], encoded[cut:]

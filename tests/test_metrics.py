@@ -1,0 +1,185 @@
+"""Metrics against closed forms and independent computations: n-gram JSD, Fréchet distance, FID net, toy scores."""
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import common
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ---- n-gram JSD ----------------------------------------------------------------------------
+
+
+def test_jsd_identical_is_0_and_disjoint_is_1():
+    lines = ["the cat sat", "on the mat", "a dog"]
+    for n in range(1, 5):
+        assert common.ngram_jsd(lines, lines, n) == pytest.approx(0.0, abs=1e-12)
+        assert common.ngram_jsd(["aaaa", "abab"], ["xyzx", "zzzz"], n) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_jsd_hand_computed_example():
+    # unigrams: samples "aab" -> p = {a: 2/3, b: 1/3}; reference "abc" -> q = {a: 1/3, b: 1/3, c: 1/3}
+    # m = {a: 1/2, b: 1/3, c: 1/6}
+    # KL(p||m) = 2/3 ln(4/3) + 1/3 ln 1;  KL(q||m) = 1/3 ln(2/3) + 1/3 ln 1 + 1/3 ln 2
+    kl_p = 2 / 3 * math.log(4 / 3)
+    kl_q = 1 / 3 * math.log(2 / 3) + 1 / 3 * math.log(2)
+    expected = 0.5 * (kl_p + kl_q) / math.log(2)
+    assert common.ngram_jsd(["aab"], ["abc"], 1) == pytest.approx(expected, abs=1e-9)
+    # bigrams of "aab" = {aa, ab}, of "abc" = {ab, bc}: p = (1/2, 1/2, 0), q = (0, 1/2, 1/2) -> JSD = 1/2 bit
+    assert common.ngram_jsd(["aab"], ["abc"], 2) == pytest.approx(0.5, abs=1e-9)
+
+
+def test_jsd_padding_counts():
+    """'`' padding is a character like any other: two lines that differ only in padding differ."""
+    assert common.ngram_jsd(["ab``"], ["abab"], 1) > 0.1
+
+
+@pytest.mark.parametrize("vocab_size", [6, 3000])
+def test_fast_reference_jsd_equals_plain_counting(tmp_path, vocab_size):
+    """The cached int64-key implementation equals plain n-gram counting, also with a vocabulary whose 6-grams do
+    not fit 64 bits as base-V numbers (3000^6 > 2^63)."""
+    rng = np.random.RandomState(0)
+    reference = torch.as_tensor(rng.randint(0, vocab_size, (300, 12)) % 7 * (vocab_size // 7))
+    samples = torch.as_tensor(rng.randint(0, vocab_size, (80, 12)) % 7 * (vocab_size // 7))
+    samples[:40] = reference[:40]  # overlap, so both kinds of terms occur
+    model = common.NgramReference(reference, vocab_size, max_n=6, cache_dir=str(tmp_path))
+    cached = common.NgramReference(reference, vocab_size, max_n=6, cache_dir=str(tmp_path))
+    assert len(list(tmp_path.glob(".ngram_counts_*.npz"))) == 1
+    chars = [chr(0x4E00 + i) for i in range(vocab_size)]
+    as_text = lambda rows: ["".join(chars[i] for i in row) for row in rows.tolist()]
+    for n in range(1, 7):
+        expected = common.ngram_jsd(as_text(samples), as_text(reference), n)
+        assert model.jsd(samples, n) == pytest.approx(expected, abs=1e-9)
+        assert cached.jsd(samples, n) == pytest.approx(expected, abs=1e-9)
+    assert model.jsd(reference, 4) == pytest.approx(0.0, abs=1e-12)
+
+
+# ---- Fréchet distance ----------------------------------------------------------------------
+
+
+def test_frechet_diagonal_closed_form():
+    rng = np.random.RandomState(1)
+    mu1, mu2 = rng.randn(5), rng.randn(5)
+    s1, s2 = rng.rand(5) + 0.1, rng.rand(5) + 0.1
+    expected = ((mu1 - mu2) ** 2).sum() + ((np.sqrt(s1) - np.sqrt(s2)) ** 2).sum()
+    assert common.frechet_distance(mu1, np.diag(s1), mu2, np.diag(s2)) == pytest.approx(expected, rel=1e-10)
+
+
+def test_frechet_full_covariance_matches_scipy_sqrtm():
+    from scipy import linalg
+    rng = np.random.RandomState(2)
+    a, b = rng.randn(30, 30), rng.randn(30, 30)
+    s1, s2 = a @ a.T / 30, b @ b.T / 30
+    mu1, mu2 = rng.randn(30), rng.randn(30)
+    covmean = linalg.sqrtm(s1 @ s2).real
+    expected = ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
+    assert common.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-6)
+    assert common.frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_frechet_rank_deficient_is_finite():
+    rng = np.random.RandomState(3)
+    x, y = rng.randn(10, 64), rng.randn(12, 64) + 0.5  # n < d: singular covariances
+    value = common.frechet_distance(x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
+    assert np.isfinite(value) and value > 0
+
+
+# ---- FID network ---------------------------------------------------------------------------
+
+
+def test_fid_net_matches_pytorch_fid_port(monkeypatch):
+    """Same module names and parameter shapes as pytorch-fid's FID Inception (its weights load strict), and the
+    same pool3 features when both hold the same (random) weights."""
+    from pytorch_fid import inception as reference
+    ours = common.fid_inception().eval()
+    state = ours.state_dict()
+    monkeypatch.setattr(reference, "load_state_dict_from_url", lambda *a, **k: state)
+    theirs = reference.fid_inception_v3().eval()  # loads our state dict with strict=True
+    assert {k: v.shape for k, v in theirs.state_dict().items()} == {k: v.shape for k, v in state.items()}
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        features = common.fid_features(ours, images)
+        wrapper = reference.InceptionV3([3], resize_input=True, normalize_input=True)
+        wrapper.blocks.load_state_dict(_blocks_state(theirs), strict=True)
+        expected = wrapper.eval()((images + 1) / 2)[0].flatten(1)  # pytorch-fid takes [0, 1]
+    assert features.shape == (2, 2048)
+    assert torch.allclose(features, expected, atol=1e-4, rtol=1e-4)
+
+
+def _blocks_state(net):
+    """Our state dict arranged as pytorch-fid's InceptionV3.blocks (4 nn.Sequential blocks)."""
+    names = [["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", None], [ "Conv2d_3b_1x1", "Conv2d_4a_3x3", None],
+             ["Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"],
+             ["Mixed_7a", "Mixed_7b", "Mixed_7c", None]]
+    state = {}
+    for b, block in enumerate(names):
+        for i, name in enumerate(block):
+            if name:
+                for k, v in getattr(net, name).state_dict().items():
+                    state[f"{b}.{i}.{k}"] = v
+    return state
+
+
+def test_fid_skipped_with_one_warning_offline(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    assert common.load_fid_net(None, torch.device("cpu")) is None
+    assert capsys.readouterr().err.count("\n") == 1
+    with pytest.raises(common.UserError, match="no such file"):
+        common.load_fid_net(str(tmp_path / "missing.pth"), torch.device("cpu"))
+
+
+# ---- toy scores ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dataset,modes", [("8gaussians", 8), ("25gaussians", 25)])
+def test_toy_scores_real_samples(dataset, modes):
+    rng = np.random.RandomState(0)
+    real = common.toy_batch(dataset, 2000, rng)
+    scores = common.toy_scores(real, dataset, common.toy_batch(dataset, 2000, rng))
+    # in 2D, P(||noise|| <= 3 std) = 1 - exp(-9/2) = 0.989: what perfect samples score
+    assert scores["modes"] == modes and scores["high_quality"] == pytest.approx(1 - math.exp(-4.5), abs=0.006)
+    assert scores["w1"] < 0.1
+
+
+def test_toy_scores_three_centres():
+    centres = common.toy_centres("25gaussians")[[0, 7, 19]]
+    rng = np.random.RandomState(1)
+    samples = centres[rng.randint(3, size=900)] + common.TOY_STD["25gaussians"] * rng.randn(900, 2)
+    scores = common.toy_scores(samples, "25gaussians", common.toy_batch("25gaussians", 900, rng))
+    assert scores["modes"] == 3 and scores["high_quality"] > 0.97
+    far = common.toy_scores(samples + 5.0, "25gaussians")
+    assert far["modes"] == 0 and far["high_quality"] == 0
+
+
+def test_w1_exact_on_a_shift():
+    """Exact W1 between a point cloud and the same cloud shifted by v is ||v||."""
+    rng = np.random.RandomState(4)
+    points = rng.randn(300, 2) * 0.01
+    assert common.toy_scores(points + [0.3, 0.4], "swissroll", points)["w1"] == pytest.approx(0.5, abs=0.02)
+
+
+# ---- the plot command ----------------------------------------------------------------------
+
+
+def test_plot_command(tmp_path):
+    for name, offset in (("wgangp__a", 0.0), ("fogan__b", 0.1)):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "metrics.csv").write_text("iteration,seconds,js4,js4_bayes\n" + "".join(
+            f"{i},{i * 0.5},{1 / (i + 1) + offset},0.2\n" for i in range(0, 100, 10)))
+    out = tmp_path / "plot.png"
+    result = subprocess.run([sys.executable, "common.py", "plot", "js4", str(out), *map(str, tmp_path.glob("*__*"))],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 10_000
+    bad = subprocess.run([sys.executable, "common.py", "plot", "js4", str(out), str(tmp_path / "nope")], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:")
