@@ -123,6 +123,7 @@ def main(argv=None):
             wasserstein = critic(fake).mean() - critic(real).mean()
             penalty = gradient_penalty(critic, real, fake)
             critic_loss = wasserstein + args.lam * penalty
+            run.check_finite(step, critic_loss=critic_loss, penalty=penalty)
             opt_critic.zero_grad(set_to_none=True)
             critic_loss.backward()
             opt_critic.step()
@@ -130,6 +131,7 @@ def main(argv=None):
         # ---- generator: g = grad L_gen + lam * grad r_tilde, L_gen = -E f(G(z))   (AdvAs Algorithm 1)
         fake = generator(torch.randn(args.batch_size, z_dim, device=device))
         generator_loss = -critic(fake).mean()
+        run.check_finite(step, generator_loss=generator_loss)
         params = list(generator.parameters())
         g_orig = torch.autograd.grad(generator_loss, params, retain_graph=args.advas)
         if args.advas:
@@ -144,8 +146,7 @@ def main(argv=None):
                 p.grad = g
         opt_generator.step()
 
-        # ---- plumbing: NaN guard, evaluation + samples + checkpoint, Ctrl-C
-        run.check_finite(step, critic_loss=critic_loss, penalty=penalty, generator_loss=generator_loss)
+        # ---- plumbing: evaluation + samples + checkpoint, Ctrl-C
         done = step + 1
         if done % args.eval_every == 0 or done == args.iters or run.stop_requested:
             extra = {"r_tilde": round(r_tilde.item(), 6), "advas_lambda": round(lam.item(), 5)} if args.advas else {}

@@ -235,13 +235,14 @@ class Run:
             pass
 
     def check_finite(self, step, **terms):
-        """Stop with one line naming the iteration and the term when a loss is NaN or inf."""
+        """Stop with one line naming the iteration (1-based) and the term when a loss is NaN or inf, before any
+        optimiser step uses it, so the weights and the last checkpoint stay good."""
         values = torch.stack([t.detach().float() for t in terms.values()])
         if not bool(torch.isfinite(values).all()):
             bad = [name for name, v in zip(terms, values.tolist()) if not math.isfinite(v)]
             kept = f"the last good checkpoint is {self.checkpoint_path}" if os.path.exists(self.checkpoint_path) \
                 else "no checkpoint was written yet"
-            fail(f"non-finite {', '.join(bad)} at iteration {step}; stopping ({kept})")
+            fail(f"non-finite {', '.join(bad)} at iteration {step + 1}; stopping ({kept})")
 
 
 def progress(start, stop):
@@ -432,10 +433,10 @@ def load_image_folder(root, size, center_crop=True):
             broken.append(f)
             continue
         images.append(resize_uint8(torch.from_numpy(array).permute(2, 0, 1)[None], size, center_crop)[0])
+    if not images:
+        fail(f"none of the {len(files)} image files under {root} could be read, e.g. {broken[0]}")
     if broken:
         print(f"warning: skipped {len(broken)} unreadable image(s) under {root}, e.g. {broken[0]}", file=sys.stderr)
-    if not images:
-        fail(f"none of the {len(files)} image files under {root} could be read")
     images = torch.stack(images)
     try:
         np.save(cache, images.numpy())

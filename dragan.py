@@ -117,6 +117,7 @@ def main(argv=None):
                 adversarial = wasserstein
             penalty = dragan_penalty(critic, dragan_perturb(real, args.perturb, args.c), args.k)
             critic_loss = adversarial + args.lam * penalty
+            run.check_finite(step, critic_loss=critic_loss, penalty=penalty)
             opt_critic.zero_grad(set_to_none=True)
             critic_loss.backward()
             opt_critic.step()
@@ -126,13 +127,13 @@ def main(argv=None):
         fake = generator(torch.randn(args.batch_size, z_dim, device=device))
         f_fake = critic(fake)
         generator_loss = F.softplus(-f_fake).mean() if args.loss == "gan" else -f_fake.mean()
+        run.check_finite(step, generator_loss=generator_loss)
         opt_generator.zero_grad(set_to_none=True)
         generator_loss.backward()
         opt_generator.step()
         critic.requires_grad_(True)
 
-        # ---- plumbing: NaN guard, evaluation + samples + checkpoint, Ctrl-C
-        run.check_finite(step, critic_loss=critic_loss, penalty=penalty, generator_loss=generator_loss)
+        # ---- plumbing: evaluation + samples + checkpoint, Ctrl-C
         done = step + 1
         if done % args.eval_every == 0 or done == args.iters or run.stop_requested:
             run.log_metrics(done, {"wasserstein": round(-wasserstein.item(), 5), **evaluate(generator, critic, z_dim, done)})

@@ -110,6 +110,7 @@ def main(argv=None):
                 fake = generator(torch.randn(args.batch_size, z_dim, device=device))
             critic_loss, terms = fogan_critic_loss(critic, real, perturb_fake(real, fake, args.max_alpha),
                                                    args.lam, args.mu)
+            run.check_finite(step, critic_loss=critic_loss, lipschitz=terms["lipschitz"], first_order=terms["first_order"])
             opt_critic.zero_grad(set_to_none=True)
             critic_loss.backward()
             opt_critic.step()
@@ -119,13 +120,13 @@ def main(argv=None):
         real = data.next()
         fake = generator(torch.randn(args.batch_size, z_dim, device=device))
         generator_loss = -critic(perturb_fake(real, fake, args.max_alpha)).mean()
+        run.check_finite(step, generator_loss=generator_loss)
         opt_generator.zero_grad(set_to_none=True)
         generator_loss.backward()
         opt_generator.step()
         critic.requires_grad_(True)
 
-        # ---- plumbing: NaN guard, evaluation + samples + checkpoint, Ctrl-C
-        run.check_finite(step, critic_loss=critic_loss, penalty=terms["first_order"], generator_loss=generator_loss)
+        # ---- plumbing: evaluation + samples + checkpoint, Ctrl-C
         done = step + 1
         if done % args.eval_every == 0 or done == args.iters or run.stop_requested:
             run.log_metrics(done, {"wasserstein": round(-terms["wasserstein"].item(), 5),

@@ -106,6 +106,7 @@ def main(argv=None):
             wasserstein = f_fake.mean() - f_real.mean()
             penalty = lipschitz_quotient_penalty(critic, real, fake, args.variant, not args.two_sided, f_real, f_fake)
             critic_loss = wasserstein + args.lam * penalty
+            run.check_finite(step, critic_loss=critic_loss, penalty=penalty)
             opt_critic.zero_grad(set_to_none=True)
             critic_loss.backward()
             opt_critic.step()
@@ -114,13 +115,13 @@ def main(argv=None):
         critic.requires_grad_(False)
         fake = generator(torch.randn(args.batch_size, z_dim, device=device))
         generator_loss = -critic(fake).mean()
+        run.check_finite(step, generator_loss=generator_loss)
         opt_generator.zero_grad(set_to_none=True)
         generator_loss.backward()
         opt_generator.step()
         critic.requires_grad_(True)
 
-        # ---- plumbing: NaN guard, evaluation + samples + checkpoint, Ctrl-C
-        run.check_finite(step, critic_loss=critic_loss, penalty=penalty, generator_loss=generator_loss)
+        # ---- plumbing: evaluation + samples + checkpoint, Ctrl-C
         done = step + 1
         if done % args.eval_every == 0 or done == args.iters or run.stop_requested:
             run.log_metrics(done, {"wasserstein": round(-wasserstein.item(), 5), **evaluate(generator, critic, z_dim, done)})
