@@ -152,7 +152,8 @@ def test_billion_word_loader(tmp_path):
 
 def test_text_loader_max_lines_and_errors(tmp_path):
     write_billion_word(tmp_path / "bw", [f"line number {i}" for i in range(40)])
-    assert common.load_text(str(tmp_path / "bw"), max_lines=25)["train"].shape[0] == 25
+    corpus = common.load_text(str(tmp_path / "bw"), max_lines=25)  # no heldout shards: the last 10% held out
+    assert corpus["train"].shape[0] + corpus["heldout"].shape[0] == 25 and corpus["heldout"].shape[0] == 2
     with pytest.raises(common.UserError, match="no One Billion Word shards"):
         common.load_text(str(tmp_path))
     with pytest.raises(common.UserError, match="does not exist"):
