@@ -146,8 +146,11 @@ class Run:
             self.dir = args.resume
             if not os.path.isfile(os.path.join(self.dir, "checkpoint.pt")):
                 fail(f"--resume {self.dir}: no checkpoint.pt there")
-            with open(os.path.join(self.dir, "args.json")) as f:
-                saved = json.load(f)
+            try:
+                with open(os.path.join(self.dir, "args.json")) as f:
+                    saved = json.load(f)
+            except (OSError, ValueError) as e:
+                fail(f"--resume {self.dir}: its args.json cannot be read ({type(e).__name__})")
             for name, value in saved.items():  # the run's own settings win, except how long to go on
                 if name not in ("iters", "resume") and hasattr(args, name):
                     setattr(args, name, value)

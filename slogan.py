@@ -72,7 +72,8 @@ def lipschitz_quotient_penalty(critic, real, fake, variant=1, one_sided=True, f_
     if variant == 1:
         return cost((f_real - f_fake).abs() / (distance + 1e-8))
     a = torch.rand(real.shape[0], device=real.device)
-    f_hat = critic(a.view(-1, *[1] * (real.dim() - 1)) * real + (1 - a.view(-1, *[1] * (real.dim() - 1))) * fake)
+    a_per_sample = a.view(-1, *[1] * (real.dim() - 1))
+    f_hat = critic(a_per_sample * real + (1 - a_per_sample) * fake)
     quotient_fake = (f_fake - f_hat).abs() / (a * distance + 1e-8)
     quotient_real = (f_real - f_hat).abs() / ((1 - a) * distance + 1e-8)
     return 0.5 * (cost(quotient_fake) + cost(quotient_real))
