@@ -498,15 +498,15 @@ def load_text(root=None, seq_len=SEQ_LEN, max_lines=10_000_000, vocab_size=2048,
         lines, source = embedded_corpus_lines()[:max_lines], "embedded corpus (pydoc_data.topics)"
         print("text: no --data-root given, training on the embedded corpus; "
               "for the paper pass --data-root 1-billion-word-language-modeling-benchmark-r13output")
-    lines = [line[:seq_len] + PAD * (seq_len - len(line[:seq_len])) for line in lines if line.strip()]
+    lines = cut_and_pad(lines, seq_len)
     if len(lines) < 2:
         fail(f"the text corpus ({source}) has no usable line")
-    counts = collections.Counter(c for line in lines for c in line)
-    chars = ["unk"] + [c for c, _ in counts.most_common(vocab_size - 1)]
-    index = {c: i for i, c in enumerate(chars)}
-    encoded = torch.tensor([[index.get(c, 0) for c in line] for line in lines], dtype=torch.int16)
+    points = codepoints(lines)
+    values, counts = np.unique(points, return_counts=True)
+    chars = ["unk"] + [chr(v) for v in values[np.lexsort((values, -counts))][: vocab_size - 1]]
+    encoded = encode_codepoints(points, chars)
     if root:  # the papers train and measure on the same 10M lines; a held-out sample gives the Bayes limit
-        heldout, train = load_heldout_billion_word(root, seq_len, index), encoded
+        heldout, train = load_heldout_billion_word(root, seq_len, chars), encoded
         if len(heldout) == 0:  # no heldout-monolingual shards: hold out the last lines read instead
             cut = len(encoded) - max(1, min(20_000, len(encoded) // 10))
             train, heldout = encoded[:cut], encoded[cut:]
@@ -517,7 +517,7 @@ def load_text(root=None, seq_len=SEQ_LEN, max_lines=10_000_000, vocab_size=2048,
             "root": root}
 
 
-def load_heldout_billion_word(root, seq_len, index, n=20_000):
+def load_heldout_billion_word(root, seq_len, chars, n=20_000):
     shards = sorted(glob.glob(os.path.join(root, "heldout-monolingual.tokenized.shuffled", "news.en.heldout-*")))
     lines = []
     for shard in shards:
@@ -525,8 +525,26 @@ def load_heldout_billion_word(root, seq_len, index, n=20_000):
             lines += [line.rstrip("\n") for line in f][: n - len(lines)]
         if len(lines) >= n:
             break
-    lines = [line[:seq_len] + PAD * (seq_len - len(line[:seq_len])) for line in lines if line.strip()]
-    return torch.tensor([[index.get(c, 0) for c in line] for line in lines], dtype=torch.int16).reshape(-1, seq_len)
+    lines = cut_and_pad(lines, seq_len)
+    return encode_codepoints(codepoints(lines), chars) if lines else torch.zeros(0, seq_len, dtype=torch.int16)
+
+
+def cut_and_pad(lines, seq_len):
+    return [line[:seq_len].ljust(seq_len, PAD) for line in lines if line.strip()]
+
+
+def codepoints(lines):
+    """Equal-length lines -> (N, seq_len) uint32 Unicode code points, in one pass (fast for 10M lines)."""
+    return np.frombuffer("".join(lines).encode("utf-32-le"), dtype=np.uint32).reshape(len(lines), -1)
+
+
+def encode_codepoints(points, chars):
+    """Code points -> int16 indices into `chars` (0, 'unk', for characters outside the charmap)."""
+    table = np.array([ord(c) for c in chars[1:]], dtype=np.uint32)
+    order = np.argsort(table)
+    where = np.minimum(np.searchsorted(table[order], points), len(table) - 1)
+    found = table[order][where] == points
+    return torch.from_numpy(np.where(found, order[where] + 1, 0).astype(np.int16))
 
 
 def decode_text(indices, chars):
