@@ -62,7 +62,7 @@ def summarise(out, arms, datasets, seeds, metric_names):
                 for name in metric_names:
                     if name in history[-1]:
                         finals[name].append(float(history[-1][name]))
-                finals["seconds/1k it"].append(1000 * float(history[-1]["seconds"]) / float(history[-1]["iteration"]))
+                finals["s/1k it (with eval)"].append(1000 * float(history[-1]["seconds"]) / float(history[-1]["iteration"]))
             if finals:
                 cells = [f"{np.mean(v):.3f} ± {np.std(v):.3f}" if k != "modes" else f"{np.mean(v):.1f} ± {np.std(v):.1f}"
                          for k, v in finals.items()]
