@@ -157,6 +157,9 @@ class Run:
         else:
             name = args.run_name or f"{script}__{args.dataset}__{args.seed}__{datetime.datetime.now():%Y%m%d-%H%M%S}"
             self.dir = os.path.join(args.runs_dir, name)
+            suffix = 2
+            while not args.run_name and os.path.exists(self.dir):  # two runs started within the same second
+                self.dir, suffix = os.path.join(args.runs_dir, f"{name}-{suffix}"), suffix + 1
             if os.path.exists(self.dir):
                 fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new --run-name")
         self.checkpoint_path = os.path.join(self.dir, "checkpoint.pt")
