@@ -10,6 +10,7 @@ where the current critic is already optimal. The scale needs no hyperparameter: 
     python advas.py --dataset celeba --data-root img_align_celeba
 """
 import dataclasses
+import os
 from typing import Optional
 
 import torch
@@ -97,17 +98,22 @@ def advas_lambda(g_orig, g_advas):
 def main(argv=None):
     args = common.parse_args(Args, argv)
     common.fill_defaults(args, DEFAULTS[common.data_kind(args.dataset)])
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        common.fail("advas.py runs on one device: its generator step takes parameter gradients with autograd.grad, "
+                    "which DistributedDataParallel does not average")
     if args.advas and args.batch_size % 2:
         common.fail(f"AdvAs splits the batch into two halves: --batch-size must be even, got {args.batch_size}")
+    rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("advas", args)
     common.seed_everything(args.seed)
     device = common.pick_device(args.device)
 
     # ---- data, nets, optimisers
-    data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed, args.image_size)
+    data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank, args.image_size)
     generator, critic, z_dim = common.make_nets(data, width=args.width, critic_norm=args.critic_norm,
                                                 generator_batch_norm=args.generator_batch_norm)
-    generator, critic = generator.to(device), critic.to(device)
+    generator, critic = common.distribute(generator, device), common.distribute(critic, device)
+    common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
     opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
     opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
     evaluate = common.Evaluator(data, run.dir, args.eval_samples, args.fid_weights, device)

@@ -100,9 +100,43 @@ def fill_defaults(args, defaults):
 # =====================================================================================
 
 
+def setup_distributed():
+    """Under `torchrun --nproc_per_node=N` (WORLD_SIZE > 1): join the process group, NCCL on CUDA and gloo on
+    CPU. Returns this process's rank (0 for a plain run)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return 0
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank()
+
+
+def rank():
+    import torch.distributed as dist
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def distribute(net, device):
+    """The net on its device, wrapped in DistributedDataParallel under torchrun (gradients averaged over ranks
+    in each ordinary backward; penalties take input gradients with torch.autograd.grad, never
+    backward(create_graph=True))."""
+    net = net.to(device)
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return net
+    from torch.nn.parallel import DistributedDataParallel
+    return DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def unwrap(net):
+    return getattr(net, "module", net)
+
+
 def pick_device(name="auto"):
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"  # torchrun: one GPU per process
+        torch.cuda.set_device(torch.device(name))
     if name.startswith("cuda") and not torch.cuda.is_available():
         fail(f"--device {name} asked for, but CUDA is not available here")
     if name.startswith("cuda"):
@@ -140,8 +174,10 @@ class Run:
     """runs/<script>__<dataset>__<seed>__<time>/ with args.json, metrics.csv, samples, checkpoint.pt."""
 
     def __init__(self, script, args):
-        """Decide the folder (nothing is written yet); on --resume, take the run's saved settings."""
+        """Decide the folder (nothing is written yet); on --resume, take the run's saved settings.
+        Under torchrun only rank 0 writes (folder, metrics, samples, checkpoints)."""
         self.script, self.args = script, args
+        self.writes = rank() == 0
         if args.resume:
             self.dir = args.resume
             if not os.path.isfile(os.path.join(self.dir, "checkpoint.pt")):
@@ -158,21 +194,33 @@ class Run:
             name = args.run_name or f"{script}__{args.dataset}__{args.seed}__{datetime.datetime.now():%Y%m%d-%H%M%S}"
             self.dir = os.path.join(args.runs_dir, name)
             suffix = 2
-            while not args.run_name and os.path.exists(self.dir):  # two runs started within the same second
+            while not args.run_name and os.path.exists(self.dir) and self.writes:  # two runs started within the same second
                 self.dir, suffix = os.path.join(args.runs_dir, f"{name}-{suffix}"), suffix + 1
-            if os.path.exists(self.dir):
+            if os.path.exists(self.dir) and self.writes:
                 fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new --run-name")
         self.checkpoint_path = os.path.join(self.dir, "checkpoint.pt")
         self.metrics_path = os.path.join(self.dir, "metrics.csv")
         self.start_time = time.time()
         self.elapsed_before = 0.0  # wall-clock seconds of the earlier parts of a resumed run
-        self.stop_requested = False
+        self._stop = False
+
+    @property
+    def stop_requested(self):
+        """Ctrl-C / SIGTERM seen (by any rank, under torchrun: all ranks stop at the same iteration)."""
+        import torch.distributed as dist
+        if not (dist.is_available() and dist.is_initialized()):
+            return self._stop
+        flag = torch.tensor([float(self._stop)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
     def seconds(self):
         return self.elapsed_before + time.time() - self.start_time
 
     def log_metrics(self, step, metrics):
         """One row per evaluation: iteration, wall-clock seconds, then the metrics."""
+        if not self.writes:
+            return
         row = {"iteration": step, "seconds": round(self.seconds(), 2), **metrics}
         new = not os.path.exists(self.metrics_path)
         if not new:
@@ -187,8 +235,10 @@ class Run:
 
     def save(self, step, **state):
         """Write checkpoint.pt atomically (temp file, then rename): a crash never leaves a broken one."""
+        if not self.writes:
+            return
         payload = {"script": self.script, "step": step, "seconds": self.seconds(), "rng": rng_state(),
-                   **{k: v.state_dict() for k, v in state.items()}}
+                   **{k: unwrap(v).state_dict() for k, v in state.items()}}
         tmp = self.checkpoint_path + ".tmp"
         torch.save(payload, tmp)
         os.replace(tmp, self.checkpoint_path)
@@ -199,10 +249,11 @@ class Run:
         self.catch_stop_signals()
         self.start_time = time.time()
         if not self.args.resume:
-            os.makedirs(self.dir)
-            with open(os.path.join(self.dir, "args.json"), "w") as f:
-                json.dump(dataclasses.asdict(self.args), f, indent=2)
-            print(f"{self.script}: writing to {self.dir}")
+            if self.writes:
+                os.makedirs(self.dir)
+                with open(os.path.join(self.dir, "args.json"), "w") as f:
+                    json.dump(dataclasses.asdict(self.args), f, indent=2)
+                print(f"{self.script}: writing to {self.dir}")
             return 0
         try:
             payload = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
@@ -212,15 +263,17 @@ class Run:
             fail(f"{self.checkpoint_path} was written by {payload.get('script')}, not {self.script}")
         for name, obj in state.items():
             try:
-                obj.load_state_dict(payload[name])
+                unwrap(obj).load_state_dict(payload[name])
             except (RuntimeError, KeyError, ValueError) as e:
                 first = str(e).strip().split("\n")[0]
                 fail(f"{self.checkpoint_path}: its {name} does not match this run's ({first})")
         set_rng_state(payload["rng"])
         self.elapsed_before = payload["seconds"]
         step = payload["step"]
+        if rank() != 0:  # every rank resumed rank 0's streams: give each its own again
+            seed_everything(self.args.seed + rank() + step)
         # evaluations logged after this checkpoint belong to a future that is now re-run
-        if os.path.exists(self.metrics_path):
+        if self.writes and os.path.exists(self.metrics_path):
             with open(self.metrics_path) as f:
                 rows = list(csv.reader(f))
             keep = rows[:1] + [r for r in rows[1:] if int(r[0]) <= step]
@@ -232,9 +285,9 @@ class Run:
     def catch_stop_signals(self):
         """Ctrl-C / SIGTERM ask the loop to stop at the end of the iteration (it then saves)."""
         def handler(signum, frame):
-            if self.stop_requested:  # a second Ctrl-C stops at once
+            if self._stop:  # a second Ctrl-C stops at once
                 raise KeyboardInterrupt
-            self.stop_requested = True
+            self._stop = True
             print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this iteration", file=sys.stderr)
         try:
             signal.signal(signal.SIGINT, handler)
@@ -938,6 +991,9 @@ class Evaluator:
     def __init__(self, data, run_dir, eval_samples=None, fid_weights=None, device=None):
         self.data, self.run_dir, self.device = data, run_dir, device
         self.n = eval_samples
+        self.enabled = rank() == 0  # under torchrun, rank 0 evaluates
+        if not self.enabled:
+            return
         if data.kind == "toy":
             self.n = self.n or 1000
             self.reference = data.real_sample(self.n)
@@ -969,6 +1025,9 @@ class Evaluator:
         return mu, sigma
 
     def __call__(self, generator, critic, z_dim, step):
+        if not self.enabled:
+            return {}
+        generator, critic = unwrap(generator), unwrap(critic)
         needed = 64 if self.data.kind == "image" and self.fid_net is None else self.n  # images: grid only
         samples = generate(generator, z_dim, needed, self.device)
         metrics = {}

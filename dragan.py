@@ -88,15 +88,17 @@ def dragan_penalty(critic, points, k=1.0):
 def main(argv=None):
     args = common.parse_args(Args, argv)
     common.fill_defaults(args, DEFAULTS[common.data_kind(args.dataset)])
+    rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("dragan", args)
     common.seed_everything(args.seed)
     device = common.pick_device(args.device)
 
     # ---- data, nets, optimisers
-    data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed, args.image_size)
+    data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank, args.image_size)
     generator, critic, z_dim = common.make_nets(data, width=args.width, critic_norm=args.critic_norm,
                                                 generator_batch_norm=args.generator_batch_norm)
-    generator, critic = generator.to(device), critic.to(device)
+    generator, critic = common.distribute(generator, device), common.distribute(critic, device)
+    common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
     opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
     opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
     evaluate = common.Evaluator(data, run.dir, args.eval_samples, args.fid_weights, device)

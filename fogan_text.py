@@ -88,14 +88,16 @@ def fogan_critic_loss(critic, real, fake_perturbed, lam, mu):
 def main(argv=None):
     args = common.parse_args(Args, argv)
     common.fill_defaults(args, DEFAULTS)
+    rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("fogan_text", args)
     common.seed_everything(args.seed)
     device = common.pick_device(args.device)
 
     # ---- data, nets, optimisers
-    data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed)
+    data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank)
     generator, critic, z_dim = common.make_nets(data, width=args.width, generator_batch_norm=args.generator_batch_norm)
-    generator, critic = generator.to(device), critic.to(device)
+    generator, critic = common.distribute(generator, device), common.distribute(critic, device)
+    common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
     opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
     opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
     evaluate = common.Evaluator(data, run.dir, args.eval_samples, None, device)
