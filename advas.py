@@ -41,6 +41,7 @@ class Args:
     eval_every: Optional[int] = arg(None, "evaluate, write samples and a checkpoint every N iterations")
     eval_samples: Optional[int] = arg(None, "samples per evaluation (toy 1000, text 6400, images 10000)")
     fid_weights: Optional[str] = arg(None, "pt_inception-2015-12-05-6726825d.pth for FID ('none': no FID)")
+    fid_stats: Optional[str] = arg(None, "real-set FID statistics .npz (mu, sigma), e.g. TTUR's; default: computed, cached")
     seed: int = arg(1, "seed of python, numpy and torch")
     device: str = arg("auto", "cuda if available, else cpu")
     runs_dir: str = arg("runs", "where run folders go")
@@ -116,7 +117,7 @@ def main(argv=None):
     common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
     opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
     opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
-    evaluate = common.Evaluator(data, run.dir, args.eval_samples, args.fid_weights, device)
+    evaluate = common.Evaluator(data, run.dir, args.eval_samples, args.fid_weights, device, args.fid_stats)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data)
 

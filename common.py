@@ -988,8 +988,8 @@ def generate(generator, z_dim, n, device, batch=512, seed=0):
 class Evaluator:
     """The metrics of a data kind, with whatever they need prepared once (reference n-grams, FID statistics)."""
 
-    def __init__(self, data, run_dir, eval_samples=None, fid_weights=None, device=None):
-        self.data, self.run_dir, self.device = data, run_dir, device
+    def __init__(self, data, run_dir, eval_samples=None, fid_weights=None, device=None, fid_stats=None):
+        self.data, self.run_dir, self.device, self.fid_stats = data, run_dir, device, fid_stats
         self.n = eval_samples
         self.enabled = rank() == 0  # under torchrun, rank 0 evaluates
         if not self.enabled:
@@ -1012,6 +1012,13 @@ class Evaluator:
                 self.real_stats = self.real_fid_statistics()
 
     def real_fid_statistics(self):
+        """mu/sigma of the real set: from --fid-stats (TTUR's or pytorch-fid's .npz), else computed once and cached."""
+        if self.fid_stats:
+            try:
+                saved = np.load(self.fid_stats)
+                return saved["mu"], saved["sigma"]
+            except (OSError, KeyError, ValueError) as e:
+                fail(f"--fid-stats {self.fid_stats}: not an .npz with mu and sigma ({type(e).__name__})")
         items = self.data.items
         key = hashlib.sha1(f"{self.data.dataset}|{tuple(items.shape)}|{int(items[::997].long().sum())}".encode())
         root = self.data.root if self.data.root and os.access(self.data.root, os.W_OK) else os.path.join("runs", ".cache")

@@ -183,3 +183,21 @@ def test_plot_command(tmp_path):
     bad = subprocess.run([sys.executable, "common.py", "plot", "js4", str(out), str(tmp_path / "nope")], cwd=ROOT,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error:")
+
+
+def test_fid_in_the_evaluation_with_precomputed_statistics(tmp_path, monkeypatch):
+    """The image evaluation computes FID against a TTUR/pytorch-fid style .npz (mu, sigma); a bad file is an error."""
+    torch.manual_seed(0)
+    net = common.fid_inception().eval().requires_grad_(False)
+    monkeypatch.setattr(common, "load_fid_net", lambda path, device: net)
+    features = np.random.RandomState(0).randn(50, 2048)
+    np.savez(tmp_path / "stats.npz", mu=features.mean(0), sigma=np.cov(features, rowvar=False))
+    data = common.make_data("digits", None, 8, torch.device("cpu"), seed=0)
+    evaluate = common.Evaluator(data, str(tmp_path), 4, "weights.pth", torch.device("cpu"), str(tmp_path / "stats.npz"))
+    generator = common.mnist_generator(128, 8)
+    metrics = evaluate(generator, common.mnist_critic(8), 128, 7)
+    assert np.isfinite(metrics["fid"]) and metrics["fid"] > 0
+    assert (tmp_path / "samples_0000007.png").exists()
+    (tmp_path / "bad.npz").write_bytes(b"no")
+    with pytest.raises(common.UserError, match="--fid-stats"):
+        common.Evaluator(data, str(tmp_path), 4, "weights.pth", torch.device("cpu"), str(tmp_path / "bad.npz"))
