@@ -434,12 +434,13 @@ IMAGE_HINT = {
 
 
 def resize_uint8(images, size, center_crop=False):
-    """(N, C, H, W) uint8 -> (N, C, size, size) uint8, bilinear with antialiasing, in chunks."""
+    """(N, C, H, W) uint8 -> (N, C, size, size) uint8, bilinear with antialiasing, in chunks. center_crop: True for
+    the largest centred square, or a side in pixels (108 for CelebA, as DCGAN/TTUR crop it)."""
     out = []
     for chunk in images.split(4096):
         x = chunk.float()
         if center_crop:
-            side = min(x.shape[-2:])
+            side = min(*x.shape[-2:], center_crop if center_crop is not True else 10**9)
             top, left = (x.shape[-2] - side) // 2, (x.shape[-1] - side) // 2
             x = x[..., top:top + side, left:left + side]
         if x.shape[-1] != size or x.shape[-2] != size:
@@ -471,7 +472,7 @@ def load_images(dataset, root, size=None):
             return resize_uint8(torch.as_tensor(array).permute(0, 3, 1, 2).contiguous(), size)
     except RuntimeError as e:
         fail(f"{dataset} not found under {root} ({str(e).splitlines()[0]}); {IMAGE_HINT[dataset]}")
-    return load_image_folder(root, size, center_crop=True)
+    return load_image_folder(root, size, center_crop=108 if dataset == "celeba" else True)
 
 
 def load_image_folder(root, size, center_crop=True):

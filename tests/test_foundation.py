@@ -278,3 +278,16 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, argv, message):
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
     assert not any(tmp_path.iterdir())  # nothing half-made is left behind
+
+
+def test_celeba_is_center_cropped_to_108_then_resized(tmp_path):
+    """CelebA's aligned 178x218 images: the central 108x108 (the DCGAN/TTUR crop), resized to 64x64; any other
+    folder keeps the largest centred square."""
+    from PIL import Image
+    picture = np.zeros((218, 178, 3), np.uint8)
+    picture[55:163, 35:143] = 255  # the central 108x108 square is white
+    Image.fromarray(picture).save(tmp_path / "000001.png")
+    celeba = common.load_images("celeba", str(tmp_path), 64)
+    assert celeba.shape == (1, 3, 64, 64) and celeba.min().item() == 255
+    folder = common.load_images("folder", str(tmp_path), 64)
+    assert folder.min().item() == 0
