@@ -232,6 +232,10 @@ class Run:
             if new:
                 writer.writeheader()
             writer.writerow(row)
+        from tqdm import tqdm
+        shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+                          if not k.endswith("_bayes"))
+        tqdm.write(shown)  # above the progress bar
 
     def save(self, step, **state):
         """Write checkpoint.pt atomically (temp file, then rename): a crash never leaves a broken one."""
