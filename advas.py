@@ -78,19 +78,22 @@ def critic_objective(critic, real, fake, gp_weight):
 
 def advas_r_tilde(critic, real, fake, gp_weight):
     """Unbiased estimate of r = ||grad_phi L_adv||^2: X . X' with X, X' the critic-parameter gradients of L_adv on
-    two independent halves of the batch (AdvAs Sec. 3; ||X||^2 would be biased up by the minibatch variance).
+    two independent halves of the batch (AdvAs, "unbiased estimate": E[X.X'] = ||E X||^2, while ||X||^2 is
+    biased up by the minibatch variance).
     Differentiable w.r.t. `fake`, hence w.r.t. the generator."""
     if len(real) != len(fake) or len(real) < 2 or len(real) % 2:
         raise common.UserError(f"AdvAs splits the batch into two halves: --batch-size must be even, got {len(real)}")
     half = len(real) // 2
     params = [p for p in critic.parameters() if p.requires_grad]
-    grads = [torch.autograd.grad(critic_objective(critic, r, f, gp_weight), params, create_graph=True,
-                                 allow_unused=True) for r, f in ((real[:half], fake[:half]), (real[half:], fake[half:]))]
-    return sum((x * y).sum() for x, y in zip(*grads) if x is not None and y is not None)
+    halves = ((real[:half], fake[:half]), (real[half:], fake[half:]))
+    x, x_prime = [torch.autograd.grad(critic_objective(critic, r, f, gp_weight), params, create_graph=True,
+                                      allow_unused=True) for r, f in halves]
+    return sum((a * b).sum() for a, b in zip(x, x_prime) if a is not None and b is not None)
 
 
 def advas_lambda(g_orig, g_advas):
-    """min(1, ||g_orig|| / ||g_advas||), global norms over all generator parameters (AdvAs Sec. 3.2)."""
+    """min(1, ||g_orig|| / ||g_advas||), global norms over all generator parameters
+    (AdvAs, "removing the hyperparameter lambda")."""
     norm_orig = torch.sqrt(sum(g.pow(2).sum() for g in g_orig))
     norm_advas = torch.sqrt(sum(g.pow(2).sum() for g in g_advas))
     return torch.clamp(norm_orig / norm_advas.clamp(min=1e-30), max=1.0)
@@ -135,7 +138,7 @@ def main(argv=None):
             critic_loss.backward()
             opt_critic.step()
 
-        # ---- generator: g = grad L_gen + lam * grad r_tilde, L_gen = -E f(G(z))   (AdvAs Algorithm 1)
+        # ---- generator: g = grad L_gen + lam * grad r_tilde, L_gen = -E f(G(z))   (AdvAs: g_total = g_orig + lambda g_AdvAs)
         fake = generator(torch.randn(args.batch_size, z_dim, device=device))
         generator_loss = -critic(fake).mean()
         run.check_finite(step, generator_loss=generator_loss)

@@ -80,7 +80,7 @@ def dragan_perturb(real, kind="original", c=10.0):
 
 
 def dragan_penalty(critic, points, k=1.0):
-    """mean (||grad_x f(x_tilde)|| - k)^2 at the given points (DRAGAN eq. 9; f = the logit)."""
+    """mean (||grad_x f(x_tilde)|| - k)^2 at the given points (Kodali et al.'s DRAGAN penalty, k = 1; f = the logit)."""
     points = points.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(points).sum(), points, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - k).pow(2).mean()
@@ -107,7 +107,7 @@ def main(argv=None):
                       data=data)
 
     for step in common.progress(start, args.iters):
-        # ---- critic: minimise the GAN (or WGAN) loss + lam * penalty near the data   (DRAGAN eq. 9)
+        # ---- critic: minimise the GAN (or WGAN) loss + lam * penalty near the data   (DRAGAN objective)
         for _ in range(args.n_critic):
             real = data.next()
             with torch.no_grad():

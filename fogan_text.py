@@ -50,7 +50,7 @@ DEFAULTS = dict(iters=100_000, batch_size=64, n_critic=1, lam=0.1, mu=1.0, max_a
 
 def perturb_fake(real, fake, max_alpha=0.01):
     """x'_i = a_i x_i + (1 - a_i) g_i, a_i ~ U[0, max_alpha]: each generated sample nudged towards its real
-    partner (FOGAN Sec. 4, the perturbed generated distribution P'). Paired with `real` row by row."""
+    partner (FOGAN Sec. 6, the perturbed generated distribution P'). Paired with `real` row by row."""
     a = max_alpha * torch.rand(real.shape[0], *[1] * (real.dim() - 1), device=real.device)
     return a * real + (1 - a) * fake
 
@@ -58,7 +58,8 @@ def perturb_fake(real, fake, max_alpha=0.01):
 @torch.no_grad()
 def first_order_target(real, fake_perturbed, f_real, f_fake):
     """t_i = || mean_j (x_j - x'_i)(f(x_j) - f(x'_i)) / (||x_j - x'_i|| + 1e-6)^3 || / mean_j 1/(||x_j - x'_i|| + 1e-6),
-    j over all real samples of the batch: the gradient norm of the optimal critic at x'_i (FOGAN Eq. 8).
+    j over all real samples of the batch: the gradient norm of the optimal critic at x'_i
+    (FOGAN Sec. 6: the gradient that makes Eq. 5 hold).
     A constant target (no gradient), vectorised with cdist: O(B^2 d)."""
     x, xp = real.flatten(1), fake_perturbed.flatten(1)
     distance = torch.cdist(xp, x) + 1e-6                                   # (i, j)
@@ -68,7 +69,7 @@ def first_order_target(real, fake_perturbed, f_real, f_fake):
 
 
 def fogan_critic_loss(critic, real, fake_perturbed, lam, mu):
-    """The loss the critic minimises (FOGAN Eq. 9, the First Order Penalized Wasserstein Divergence).
+    """The loss the critic minimises (FOGAN Sec. 6, the First Order Penalized Wasserstein Divergence).
     Returns (loss, its terms for logging)."""
     fake_perturbed = fake_perturbed.detach().requires_grad_(True)
     f_real, f_fake = critic(real), critic(fake_perturbed)
@@ -105,19 +106,20 @@ def main(argv=None):
                       data=data)
 
     for step in common.progress(start, args.iters):
-        # ---- critic: minimise the First Order Penalized Wasserstein Divergence   (FOGAN Eq. 9)
+        # ---- critic: minimise the First Order Penalized Wasserstein Divergence   (FOGAN Sec. 6)
         for _ in range(args.n_critic):
             real = data.next()
             with torch.no_grad():
                 fake = generator(torch.randn(args.batch_size, z_dim, device=device))
             critic_loss, terms = fogan_critic_loss(critic, real, perturb_fake(real, fake, args.max_alpha),
                                                    args.lam, args.mu)
-            run.check_finite(step, critic_loss=critic_loss, lipschitz=terms["lipschitz"], first_order=terms["first_order"])
+            run.check_finite(step, critic_loss=critic_loss, lipschitz=terms["lipschitz"],
+                             first_order=terms["first_order"])
             opt_critic.zero_grad(set_to_none=True)
             critic_loss.backward()
             opt_critic.step()
 
-        # ---- generator: minimise -E f(x') on a fresh batch, x' = a x + (1 - a) G(z)   (FOGAN Alg. 1)
+        # ---- generator: minimise -E f(x') on a fresh batch, x' = a x + (1 - a) G(z)   (FOGAN Sec. 6: updates through P')
         critic.requires_grad_(False)
         real = data.next()
         fake = generator(torch.randn(args.batch_size, z_dim, device=device))

@@ -115,7 +115,7 @@ def main(argv=None):
             critic_loss.backward()
             opt_critic.step()
 
-        # ---- generator: minimise -E f(G(z))   (WGAN-GP Algorithm 1, line 11)
+        # ---- generator: minimise -E f(G(z))   (WGAN-GP Algorithm 1, lines 11-12)
         critic.requires_grad_(False)
         fake = generator(torch.randn(args.batch_size, z_dim, device=device))
         generator_loss = -critic(fake).mean()
