@@ -89,7 +89,7 @@ def fill_defaults(args, defaults):
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    for name in ("iters", "batch_size", "eval_every", "checkpoint_every"):
+    for name in ("iters", "batch_size", "eval_every", "n_critic", "width", "eval_samples", "image_size", "z_dim"):
         if hasattr(args, name) and getattr(args, name) is not None and getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     return args

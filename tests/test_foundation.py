@@ -268,6 +268,8 @@ def run_script(*argv, cwd=ROOT):
     (["--dataset", "celeba"], "needs its data"),
     (["--iters", "0"], "--iters must be positive"),
     (["--batch-size", "-4"], "--batch-size must be positive"),
+    (["--n-critic", "0"], "--n-critic must be positive"),
+    (["--width", "0"], "--width must be positive"),
     (["--no-such-flag"], "unrecognized arguments"),
     (["--resume", "/no/such/run"], "no checkpoint.pt"),
 ])
