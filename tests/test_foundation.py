@@ -293,3 +293,34 @@ def test_celeba_is_center_cropped_to_108_then_resized(tmp_path):
     assert celeba.shape == (1, 3, 64, 64) and celeba.min().item() == 255
     folder = common.load_images("folder", str(tmp_path), 64)
     assert folder.min().item() == 0
+
+
+def test_mnist_loader_reads_torchvision_raw_files(tmp_path):
+    """MNIST from ROOT/MNIST/raw/*-idx?-ubyte (what torchvision downloads), resized for the 28x28 nets."""
+    import struct
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    pixels = np.random.RandomState(0).randint(0, 256, (10, 28, 28)).astype(np.uint8)
+    for prefix in ("train", "t10k"):
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">iiii", 2051, 10, 28, 28) + pixels.tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">ii", 2049, 10) + bytes(range(10)))
+    images = common.load_images("mnist", str(tmp_path))
+    assert images.shape == (10, 1, 28, 28) and torch.equal(images[:, 0], torch.from_numpy(pixels))
+    assert common.load_images("mnist", str(tmp_path), 32).shape == (10, 1, 32, 32)
+
+
+def test_cifar10_loader_reads_the_python_batches(tmp_path, monkeypatch):
+    """CIFAR-10 from ROOT/cifar-10-batches-py (torchvision's format; its md5 check is bypassed for fake data)."""
+    import pickle
+    import torchvision.datasets.cifar
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.RandomState(1)
+    batches = [rng.randint(0, 256, (4, 3072)).astype(np.uint8) for _ in range(5)]
+    for i, data in enumerate(batches, 1):
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps({"data": data, "labels": [0, 1, 2, 3]}))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
+    images = common.load_images("cifar10", str(tmp_path))
+    assert images.shape == (20, 3, 32, 32)
+    assert torch.equal(images[0], torch.from_numpy(batches[0][0].reshape(3, 32, 32)))  # channels kept in order
