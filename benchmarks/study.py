@@ -97,7 +97,7 @@ def level_sets(out, arms, dataset, seed):
         ax.set_title(arm, fontsize=8)
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(os.path.join(ROOT, "docs", f"{os.path.basename(out)}_{dataset}_levels.png"), dpi=90)
+    fig.savefig(os.path.join(ROOT, "docs", f"{os.path.basename(out)}_{dataset}_levels.png"), dpi=70)
     plt.close(fig)
 
 
