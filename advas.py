@@ -24,7 +24,7 @@ from common import arg
 class Args:
     dataset: str = arg("25gaussians", "data to learn", choices=common.DATASETS)
     data_root: Optional[str] = arg(None, "real data: CelebA / image folder, MNIST or CIFAR-10 root, One Billion Word folder")
-    iters: Optional[int] = arg(None, "generator iterations (default: per data kind, see DEFAULTS)")
+    iters: Optional[int] = arg(None, "generator iterations")
     batch_size: Optional[int] = arg(None, "batch size")
     n_critic: Optional[int] = arg(None, "critic steps per generator step")
     lam: Optional[float] = arg(None, "gradient penalty weight lambda")
@@ -100,7 +100,7 @@ def advas_lambda(g_orig, g_advas):
 
 
 def main(argv=None):
-    args = common.parse_args(Args, argv)
+    args = common.parse_args(Args, argv, DEFAULTS)
     common.fill_defaults(args, DEFAULTS[common.data_kind(args.dataset)])
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         common.fail("advas.py runs on one device: its generator step takes parameter gradients with autograd.grad, "

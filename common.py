@@ -53,13 +53,16 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see --help)")
 
 
-def parse_args(args_class, argv=None):
+def parse_args(args_class, argv=None, defaults=None):
     """Turn an `Args` dataclass into argparse flags (`lr_critic` -> `--lr-critic`).
 
-    Each field's docstring-like `metadata["help"]` (or the field name) is its help text.
-    Booleans get `--flag/--no-flag`; `Optional[T] = None` fields mean "the dataset's default".
+    Each field's `metadata["help"]` is its help text, followed by its default: the field's own, or for
+    `Optional[T] = None` fields the paper setting from `defaults` (one dict, or one per data kind).
+    Booleans get `--flag/--no-flag`.
     """
-    parser = _Parser(description=(sys.modules[args_class.__module__].__doc__ or "").split("\n")[0])
+    module_doc = sys.modules[args_class.__module__].__doc__ or ""
+    parser = _Parser(description=module_doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    per_kind = defaults and all(isinstance(v, dict) for v in defaults.values())
     hints = typing.get_type_hints(args_class)
     for field in dataclasses.fields(args_class):
         kind = hints[field.name]
@@ -67,6 +70,13 @@ def parse_args(args_class, argv=None):
             kind = [t for t in typing.get_args(kind) if t is not type(None)][0]
         flag = "--" + field.name.replace("_", "-")
         help_text = field.metadata.get("help", "")
+        if field.default is not None:
+            help_text += f" (default: {field.default})"
+        elif per_kind and any(field.name in d for d in defaults.values()):
+            help_text += " (default: " + ", ".join(f"{k} {d[field.name]}" for k, d in defaults.items()
+                                                   if field.name in d) + ")"
+        elif defaults and not per_kind and field.name in defaults:
+            help_text += f" (default: {defaults[field.name]})"
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text)
         else:

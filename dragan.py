@@ -26,7 +26,7 @@ from common import arg
 class Args:
     dataset: str = arg("swissroll", "data to learn", choices=common.DATASETS)
     data_root: Optional[str] = arg(None, "real data: CelebA / image folder, MNIST or CIFAR-10 root, One Billion Word folder")
-    iters: Optional[int] = arg(None, "generator iterations (default: per data kind, see DEFAULTS)")
+    iters: Optional[int] = arg(None, "generator iterations")
     batch_size: Optional[int] = arg(None, "batch size")
     n_critic: Optional[int] = arg(None, "critic steps per generator step")
     lam: Optional[float] = arg(None, "gradient penalty weight lambda")
@@ -87,7 +87,7 @@ def dragan_penalty(critic, points, k=1.0):
 
 
 def main(argv=None):
-    args = common.parse_args(Args, argv)
+    args = common.parse_args(Args, argv, DEFAULTS)
     common.fill_defaults(args, DEFAULTS[common.data_kind(args.dataset)])
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("dragan", args)

@@ -92,7 +92,7 @@ def fogan_critic_loss(critic, real, fake_perturbed, lam, mu):
 
 
 def main(argv=None):
-    args = common.parse_args(Args, argv)
+    args = common.parse_args(Args, argv, DEFAULTS)
     common.fill_defaults(args, DEFAULTS)
     if args.dataset == "celeba" and not args.data_root and not args.resume:
         print("celeba: no --data-root given; put CelebA's aligned images (img_align_celeba/*.jpg) in a folder and pass "

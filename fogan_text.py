@@ -87,7 +87,7 @@ def fogan_critic_loss(critic, real, fake_perturbed, lam, mu):
 
 
 def main(argv=None):
-    args = common.parse_args(Args, argv)
+    args = common.parse_args(Args, argv, DEFAULTS)
     common.fill_defaults(args, DEFAULTS)
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("fogan_text", args)
