@@ -304,8 +304,8 @@ class Run:
             self._stop = True
             print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this iteration", file=sys.stderr)
         try:
-            signal.signal(signal.SIGINT, handler)
-            signal.signal(signal.SIGTERM, handler)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                _PREVIOUS_HANDLERS.setdefault(signum, signal.signal(signum, handler))
         except ValueError:  # not the main thread (e.g. called from a test runner thread)
             pass
 
@@ -320,9 +320,21 @@ class Run:
             fail(f"non-finite {', '.join(bad)} at iteration {step + 1}; stopping ({kept})")
 
 
+_PREVIOUS_HANDLERS = {}
+
+
 def progress(start, stop):
+    """The training steps with a progress bar; when the loop ends, Ctrl-C means what it meant before the run."""
     from tqdm import tqdm
-    return tqdm(range(start, stop), initial=start, total=stop, dynamic_ncols=True, mininterval=1.0)
+    try:
+        yield from tqdm(range(start, stop), initial=start, total=stop, dynamic_ncols=True, mininterval=1.0)
+    finally:
+        while _PREVIOUS_HANDLERS:
+            signum, previous = _PREVIOUS_HANDLERS.popitem()
+            try:
+                signal.signal(signum, previous)
+            except ValueError:
+                pass
 
 
 # =====================================================================================

@@ -158,3 +158,10 @@ def test_sigint_writes_a_checkpoint_and_exits_cleanly(tmp_path):
     state = final_state(tmp_path / "r")
     assert 0 < state["step"] < 1_000_000
     assert open(tmp_path / "r" / "metrics.csv").read().splitlines()[-1].startswith(str(state["step"]))
+
+
+def test_signal_handlers_are_restored_after_a_run(tmp_path):
+    before = signal.getsignal(signal.SIGINT)
+    wgangp.main(["--dataset", "8gaussians", "--width", "8", "--batch-size", "8", "--iters", "2", "--eval-samples", "20",
+                 "--runs-dir", str(tmp_path)])
+    assert signal.getsignal(signal.SIGINT) is before
