@@ -510,23 +510,17 @@ def load_image_folder(root, size, center_crop=True):
     cache = os.path.join(root, f".gp_cache_{size}px_{key}.npy")
     if os.path.exists(cache):
         return torch.from_numpy(np.load(cache))
-    import concurrent.futures
     from PIL import Image
     from tqdm import tqdm
-
-    def decode(f):  # PIL decodes outside the GIL: threads use every core
+    images, broken = [], []
+    for f in tqdm(files, desc=f"decoding {len(files)} images once", mininterval=2, disable=len(files) < 5000):
         try:
             with Image.open(f) as im:
                 array = np.array(im.convert("RGB"))
         except Exception:
-            return None
-        return resize_uint8(torch.from_numpy(array).permute(2, 0, 1)[None], size, center_crop)[0]
-
-    with concurrent.futures.ThreadPoolExecutor(min(16, os.cpu_count() or 1)) as pool:
-        decoded = list(tqdm(pool.map(decode, files), total=len(files), desc=f"decoding {len(files)} images once",
-                            mininterval=2, disable=len(files) < 5000))
-    images = [image for image in decoded if image is not None]
-    broken = [f for f, image in zip(files, decoded) if image is None]
+            broken.append(f)
+            continue
+        images.append(resize_uint8(torch.from_numpy(array).permute(2, 0, 1)[None], size, center_crop)[0])
     if not images:
         fail(f"none of the {len(files)} image files under {root} could be read, e.g. {broken[0]}")
     if broken:
