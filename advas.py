@@ -10,7 +10,6 @@ where the current critic is already optimal. The scale needs no hyperparameter: 
     python advas.py --dataset celeba --data-root img_align_celeba
 """
 import dataclasses
-import os
 from typing import Optional
 
 import torch
@@ -102,7 +101,7 @@ def advas_lambda(g_orig, g_advas):
 def main(argv=None):
     args = common.parse_args(Args, argv, DEFAULTS)
     common.fill_defaults(args, DEFAULTS[common.data_kind(args.dataset)])
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if common.world_size() > 1:
         common.fail("advas.py runs on one device: its generator step takes parameter gradients with autograd.grad, "
                     "which DistributedDataParallel does not average")
     if args.advas and args.batch_size % 2:

@@ -110,10 +110,15 @@ def fill_defaults(args, defaults):
 # =====================================================================================
 
 
+def world_size():
+    """How many processes torchrun started (1 for a plain run)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def setup_distributed():
     """Under `torchrun --nproc_per_node=N` (WORLD_SIZE > 1): join the process group, NCCL on CUDA and gloo on
     CPU. Returns this process's rank (0 for a plain run)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+    if world_size() == 1:
         return 0
     import torch.distributed as dist
     if not dist.is_initialized():
@@ -131,7 +136,7 @@ def distribute(net, device):
     in each ordinary backward; penalties take input gradients with torch.autograd.grad, never
     backward(create_graph=True))."""
     net = net.to(device)
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+    if world_size() == 1:
         return net
     from torch.nn.parallel import DistributedDataParallel
     return DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
@@ -144,7 +149,7 @@ def unwrap(net):
 def pick_device(name="auto"):
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if name == "cuda" and world_size() > 1:
         name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"  # torchrun: one GPU per process
         torch.cuda.set_device(torch.device(name))
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -1012,6 +1017,13 @@ def generate(generator, z_dim, n, device, batch=512, seed=0):
     return out
 
 
+def cache_dir(data_root):
+    """Where statistics of a data set are cached: beside the data when writable, else runs/.cache."""
+    folder = data_root if data_root and os.access(data_root, os.W_OK) else os.path.join("runs", ".cache")
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
 class Evaluator:
     """The metrics of a data kind, with whatever they need prepared once (reference n-grams, FID statistics)."""
 
@@ -1027,9 +1039,7 @@ class Evaluator:
         elif data.kind == "text":
             heldout = data.heldout
             self.n = self.n or min(6400, len(heldout))
-            cache = data.root if data.root and os.access(data.root, os.W_OK) else os.path.join("runs", ".cache")
-            os.makedirs(cache, exist_ok=True)
-            self.ngrams = NgramReference(data.items.cpu(), data.vocab_size, 6, cache)
+            self.ngrams = NgramReference(data.items.cpu(), data.vocab_size, 6, cache_dir(data.root))
             bayes_n = min(self.n, len(heldout))
             self.bayes = {f"js{n}_bayes": self.ngrams.jsd(heldout[:bayes_n], n) for n in range(1, 7)}
         else:
@@ -1048,12 +1058,10 @@ class Evaluator:
                 fail(f"--fid-stats {self.fid_stats}: not an .npz with mu and sigma ({type(e).__name__})")
         items = self.data.items
         key = hashlib.sha1(f"{self.data.dataset}|{tuple(items.shape)}|{int(items[::997].long().sum())}".encode())
-        root = self.data.root if self.data.root and os.access(self.data.root, os.W_OK) else os.path.join("runs", ".cache")
-        path = os.path.join(root, f".fid_stats_{key.hexdigest()[:12]}.npz")
+        path = os.path.join(cache_dir(self.data.root), f".fid_stats_{key.hexdigest()[:12]}.npz")
         if os.path.exists(path):
             saved = np.load(path)
             return saved["mu"], saved["sigma"]
-        os.makedirs(root, exist_ok=True)
         mu, sigma = fid_statistics(self.fid_net, (self.data.convert(b) for b in items.split(250)))
         np.savez(path, mu=mu, sigma=sigma)
         return mu, sigma
