@@ -753,27 +753,60 @@ def text_critic(vocab_size, width=512, seq_len=SEQ_LEN, blocks=5):
                          nn.Flatten(), nn.Linear(width * seq_len, 1), nn.Flatten(0))
 
 
-def make_nets(data, z_dim=None, width=None, critic_norm="none", generator_batch_norm=False):
+class Net(nn.Sequential):
+    """nn.Sequential that runs in bfloat16 autocast when `bf16` is set (`--amp bf16`): matmuls and convolutions
+    in bfloat16, the layers from the last one with weights onwards (the critic's score) in float32, output
+    float32. Under autocast only the forward is cast; the penalties' torch.autograd.grad and the backward run
+    outside it, in the dtypes the forward recorded, and the scripts take norms and losses in float32."""
+    bf16 = False
+
+    def forward(self, x):
+        if not self.bf16:
+            return super().forward(x)
+        layers = list(self)
+        head = max(i for i, layer in enumerate(layers) if any(True for _ in layer.parameters()))  # few layers
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            for layer in layers[:head]:
+                x = layer(x)
+        x = x.float()
+        for layer in layers[head:]:
+            x = layer(x)
+        return x
+
+
+def critic_scores(critic, real, fake):
+    """(critic(real), critic(fake)) from one call on the concatenated batch: half the kernel launches, larger
+    matmuls. A critic with batch norm gets two calls (a joint batch would mix real and fake statistics)."""
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in critic.modules()):
+        return critic(real), critic(fake)
+    return critic(torch.cat([real, fake])).split([len(real), len(fake)])
+
+
+def make_nets(data, z_dim=None, width=None, critic_norm="none", generator_batch_norm=False, amp="none"):
     """Generator, critic and noise size for a data stream: MLP (toys), DCGAN 64/32 or the WGAN-GP MNIST nets
-    (28x28) for images, the 1D-CNN ResNet for text."""
+    (28x28) for images, the 1D-CNN ResNet for text. amp "bf16": both run in bfloat16 autocast (`Net`)."""
     if data.kind == "toy":
         z_dim = z_dim or 2
-        return mlp(z_dim, 2, width or 512), nn.Sequential(mlp(2, 1, width or 512), nn.Flatten(0)), z_dim
-    if data.kind == "text":
+        generator, critic = mlp(z_dim, 2, width or 512), nn.Sequential(*mlp(2, 1, width or 512), nn.Flatten(0))
+    elif data.kind == "text":
         z_dim = z_dim or 128
-        return (text_generator(z_dim, data.vocab_size, width or 512, data.shape[1], batch_norm=generator_batch_norm),
-                text_critic(data.vocab_size, width or 512, data.shape[1]), z_dim)
-    channels, size = data.shape[0], data.shape[1]
-    if size == 28:
-        if channels != 1:
+        generator = text_generator(z_dim, data.vocab_size, width or 512, data.shape[1], batch_norm=generator_batch_norm)
+        critic = text_critic(data.vocab_size, width or 512, data.shape[1])
+    elif data.shape[1] == 28:
+        if data.shape[0] != 1:
             fail("28x28 images use the MNIST nets, which take one channel")
         z_dim = z_dim or 128
-        return mnist_generator(z_dim, width or 64), mnist_critic(width or 64), z_dim
-    if size not in (32, 64):
-        fail(f"--image-size {size}: the DCGAN nets take 64 or 32 (28 for the MNIST nets)")
-    z_dim = z_dim or 100
-    return dcgan_generator(z_dim, channels, size, width or 64), dcgan_critic(channels, size, width or 64,
-                                                                            critic_norm), z_dim
+        generator, critic = mnist_generator(z_dim, width or 64), mnist_critic(width or 64)
+    elif data.shape[1] in (32, 64):
+        z_dim = z_dim or 100
+        channels, size = data.shape[0], data.shape[1]
+        generator = dcgan_generator(z_dim, channels, size, width or 64)
+        critic = dcgan_critic(channels, size, width or 64, critic_norm)
+    else:
+        fail(f"--image-size {data.shape[1]}: the DCGAN nets take 64 or 32 (28 for the MNIST nets)")
+    generator, critic = Net(*generator), Net(*critic)  # same children, same state-dict keys
+    generator.bf16 = critic.bf16 = amp == "bf16"
+    return generator, critic, z_dim
 
 
 # =====================================================================================

@@ -48,6 +48,7 @@ class Args:
     fid_stats: Optional[str] = arg(None, "real-set FID statistics .npz (mu, sigma), e.g. TTUR's; default: computed, cached")
     seed: int = arg(1, "seed of python, numpy and torch")
     device: str = arg("auto", "cuda if available, else cpu")
+    amp: str = arg("none", "bf16: nets in bfloat16 autocast (scores, norms, losses in float32)", choices=("none", "bf16"))
     runs_dir: str = arg("runs", "where run folders go")
     run_name: Optional[str] = arg(None, "run folder name (default: script__dataset__seed__time)")
     resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt")
@@ -97,7 +98,7 @@ def main(argv=None):
     # ---- data, nets, optimisers
     data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank, args.image_size)
     generator, critic, z_dim = common.make_nets(data, width=args.width, critic_norm=args.critic_norm,
-                                                generator_batch_norm=args.generator_batch_norm)
+                                                generator_batch_norm=args.generator_batch_norm, amp=args.amp)
     generator, critic = common.distribute(generator, device), common.distribute(critic, device)
     common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
     opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
@@ -112,7 +113,7 @@ def main(argv=None):
             real = data.next()
             with torch.no_grad():
                 fake = generator(torch.randn(args.batch_size, z_dim, device=device))
-            f_real, f_fake = critic(real), critic(fake)
+            f_real, f_fake = common.critic_scores(critic, real, fake)  # one call when no batch norm
             wasserstein = f_fake.mean() - f_real.mean()
             if args.loss == "gan":  # -log sigmoid(f(real)) - log(1 - sigmoid(f(fake)))
                 adversarial = F.softplus(-f_real).mean() + F.softplus(f_fake).mean()

@@ -42,6 +42,7 @@ class Args:
     fid_stats: Optional[str] = arg(None, "real-set FID statistics .npz (mu, sigma), e.g. TTUR's; default: computed, cached")
     seed: int = arg(1, "seed of python, numpy and torch")
     device: str = arg("auto", "cuda if available, else cpu")
+    amp: str = arg("none", "bf16: nets in bfloat16 autocast (scores, norms, losses in float32)", choices=("none", "bf16"))
     runs_dir: str = arg("runs", "where run folders go")
     run_name: Optional[str] = arg(None, "run folder name (default: script__dataset__seed__time)")
     resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt")
@@ -77,7 +78,7 @@ def fogan_critic_loss(critic, real, fake_perturbed, lam, mu):
     """The loss the critic minimises (FOGAN Sec. 6, the First Order Penalized Wasserstein Divergence).
     Returns (loss, its terms for logging)."""
     fake_perturbed = fake_perturbed.detach().requires_grad_(True)
-    f_real, f_fake = critic(real), critic(fake_perturbed)
+    f_real, f_fake = common.critic_scores(critic, real, fake_perturbed)  # one call when no batch norm
     wasserstein = f_fake.mean() - f_real.mean()                                         # E f(x') - E f(x)
     with torch.no_grad():
         distance = (real - fake_perturbed).flatten(1).norm(dim=1)
@@ -105,7 +106,8 @@ def main(argv=None):
 
     # ---- data, nets, optimisers
     data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank, args.image_size)
-    generator, critic, z_dim = common.make_nets(data, z_dim=args.z_dim, width=args.width, critic_norm=args.critic_norm)
+    generator, critic, z_dim = common.make_nets(data, z_dim=args.z_dim, width=args.width, critic_norm=args.critic_norm,
+                                                amp=args.amp)
     generator, critic = common.distribute(generator, device), common.distribute(critic, device)
     common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
     opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
