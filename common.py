@@ -19,7 +19,6 @@ import signal
 import sys
 import time
 import typing
-import warnings
 
 import numpy as np
 import torch
@@ -146,7 +145,9 @@ def unwrap(net):
     return getattr(net, "module", net)
 
 
-def pick_device(name="auto"):
+def pick_device(name="auto", amp="none"):
+    """torch.device for --device (auto: cuda when present) and a clear error for --amp bf16 where bfloat16
+    has no hardware support (CUDA before Ampere; CPUs without AVX512-BF16/AMX run it, slowly: a warning)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and world_size() > 1:
@@ -156,6 +157,11 @@ def pick_device(name="auto"):
         fail(f"--device {name} asked for, but CUDA is not available here")
     if name.startswith("cuda"):
         torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest kernels
+        if amp == "bf16" and not torch.cuda.is_bf16_supported():
+            fail(f"--amp bf16: {torch.cuda.get_device_name()} has no bfloat16 support; leave --amp at none")
+    elif amp == "bf16" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        print("warning: --amp bf16: this CPU has no native bfloat16 support; expect it slower than float32",
+              file=sys.stderr)
     return torch.device(name)
 
 

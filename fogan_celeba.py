@@ -78,7 +78,7 @@ def fogan_critic_loss(critic, real, fake_perturbed, lam, mu):
     """The loss the critic minimises (FOGAN Sec. 6, the First Order Penalized Wasserstein Divergence).
     Returns (loss, its terms for logging)."""
     fake_perturbed = fake_perturbed.detach().requires_grad_(True)
-    f_real, f_fake = common.critic_scores(critic, real, fake_perturbed)  # one call when no batch norm
+    f_real, f_fake = critic(real), critic(fake_perturbed)  # two calls: grad f(x') then backprops through x' only
     wasserstein = f_fake.mean() - f_real.mean()                                         # E f(x') - E f(x)
     with torch.no_grad():
         distance = (real - fake_perturbed).flatten(1).norm(dim=1)
@@ -102,7 +102,7 @@ def main(argv=None):
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("fogan_celeba", args)
     common.seed_everything(args.seed)
-    device = common.pick_device(args.device)
+    device = common.pick_device(args.device, args.amp)
 
     # ---- data, nets, optimisers
     data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank, args.image_size)

@@ -74,7 +74,7 @@ def main(argv=None):
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("wgangp", args)
     common.seed_everything(args.seed)
-    device = common.pick_device(args.device)
+    device = common.pick_device(args.device, args.amp)
 
     # ---- data, nets, optimisers
     data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank, args.image_size)

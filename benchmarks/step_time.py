@@ -1,20 +1,26 @@
 """Milliseconds per full training iteration (all critic steps + the generator step) of every method, on the current
-device, through each script's real main(), next to two reference points measured in the same run:
+device, through each script's real main(), in float32 and with `--amp bf16`, next to two reference points measured
+in the same run:
 
-  plain  the same WGAN-GP iteration written the way the popular ports write it: separate critic calls for real,
-         fake and interpolates, data produced on the CPU each step, critic gradients computed in the generator step;
-  floor  one critic forward + backward on one batch: no GAN iteration can cost less.
+  plain  the same WGAN-GP iteration written the way the popular ports write it, in float32: separate critic calls
+         for real, fake and interpolates, data produced on the CPU each step, critic gradients computed in the
+         generator step;
+  floor  one critic forward + backward on one batch (float32): no GAN iteration can cost less.
 
     python benchmarks/step_time.py                    # small CPU sizes and the papers' sizes
-    python benchmarks/step_time.py --size small       # only the small sizes (a few minutes on 2 CPU cores)
+    python benchmarks/step_time.py --size small       # only the small sizes (~10 minutes on 2 CPU cores)
+    python benchmarks/step_time.py --amp none         # float32 only
 
 A script's ms/iteration is (T(warm + n) - T(warm)) / n over whole main() runs that evaluate only at their end, so
-start-up and the final evaluation cancel; the median over --repeats is printed.
+start-up and the final evaluation cancel (one untimed run first loads what the scripts import lazily); the plain
+and floor loops are timed the same way, total time over n iterations after warm-up; the median over --repeats
+is printed.
 """
 import argparse
 import contextlib
 import io
 import os
+import platform
 import statistics
 import sys
 import tempfile
@@ -41,30 +47,32 @@ SIZES = {
 }
 METHODS = {
     "toy": [("wgangp", wgangp, []), ("wgangp one-sided", wgangp, ["--one-sided"]),
-            ("dragan (wgan, 5 critic)", dragan, ["--loss", "wgan", "--n-critic", "5"]),
+            ("dragan wgan", dragan, ["--loss", "wgan", "--n-critic", "5"]),
             ("slogan v1", slogan, []), ("advas", advas, [])],
-    "image": [("wgangp", wgangp, []), ("dragan (gan, 1 critic)", dragan, []), ("slogan v1", slogan, []),
-              ("advas", advas, []), ("fogan_celeba (1 critic)", fogan_celeba, [])],
-    "text": [("wgangp (1 critic)", wgangp, []), ("fogan_text (1 critic)", fogan_text, []),
+    "image": [("wgangp", wgangp, []), ("wgangp", wgangp, ["--n-critic", "1"]),
+              ("fogan_celeba", fogan_celeba, []), ("dragan gan", dragan, []),
+              ("slogan v1", slogan, []), ("advas", advas, [])],
+    "text": [("wgangp", wgangp, []), ("fogan_text", fogan_text, []),
              ("slogan v1", slogan, ["--n-critic", "1"]), ("advas", advas, ["--n-critic", "1"])],
 }
 
 
 def script_ms_per_iteration(module, flags, warm, n, repeats):
     def run(iters):
+        common_flags = ["--iters", str(iters), "--eval-every", str(iters), "--eval-samples", "64"]
         with tempfile.TemporaryDirectory() as runs:
+            argv = (flags[2:] if module is fogan_text else flags + ["--fid-weights", "none"]) + common_flags
             start = time.perf_counter()
             with contextlib.redirect_stdout(io.StringIO()):
-                module.main(flags + ["--iters", str(iters), "--eval-every", str(iters), "--eval-samples", "64",
-                                     "--runs-dir", runs, "--fid-weights", "none"] if module.__name__ != "fogan_text"
-                            else flags[2:] + ["--iters", str(iters), "--eval-every", str(iters), "--eval-samples", "64",
-                                              "--runs-dir", runs])
+                module.main(argv + ["--runs-dir", runs])
             return time.perf_counter() - start
+    run(1)  # untimed: lazy imports, allocator warm-up
     return statistics.median((run(warm + n) - run(warm)) / n * 1000 for _ in range(repeats))
 
 
-def plain_and_floor(kind, size, device, n):
-    """The popular-port WGAN-GP iteration and the floor, on the same nets and batch as the scripts."""
+def plain_and_floor(kind, size, device, n, repeats, n_critics):
+    """The popular-port WGAN-GP iteration (for each critic-step count in n_critics) and the floor, on the same
+    nets and batch as the scripts."""
     args = common.parse_args(wgangp.Args, SIZES[kind][size])
     common.fill_defaults(args, wgangp.DEFAULTS[kind])
     data = common.make_data(args.dataset, None, args.batch_size, device, 0, args.image_size)
@@ -80,8 +88,8 @@ def plain_and_floor(kind, size, device, n):
         index = torch.randint(len(cpu_items), (args.batch_size,))
         return data.convert(cpu_items[index]).cpu().to(device)
 
-    def plain_iteration():
-        for _ in range(args.n_critic):
+    def plain_iteration(n_critic):
+        for _ in range(n_critic):
             real = cpu_batch()
             fake = generator(torch.randn(args.batch_size, z_dim, device=device)).detach()
             d_real, d_fake = critic(real).mean(), critic(fake).mean()
@@ -102,48 +110,75 @@ def plain_and_floor(kind, size, device, n):
         opt_c.zero_grad()
         critic(data.next()).mean().backward()
 
-    return time_loop(plain_iteration, device, n), time_loop(floor_iteration, device, n), args.n_critic
+    plain = {k: statistics.median(time_loop(lambda: plain_iteration(k), device, n) for _ in range(repeats))
+             for k in n_critics}
+    return plain, statistics.median(time_loop(floor_iteration, device, n) for _ in range(repeats))
 
 
 def time_loop(step, device, n, warm=3):
+    """ms per call: total time of n calls after warm-up (as the scripts are timed)."""
     for _ in range(warm):
         step()
-    times = []
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
     for _ in range(n):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
         step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / n * 1000
+
+
+def device_name(device):
+    if device.type == "cuda":
+        return torch.cuda.get_device_name()
+    model = platform.processor() or "CPU"
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    return f"{model}, {torch.get_num_threads()} threads"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", choices=("small", "paper", "both"), default="both")
     parser.add_argument("--kinds", default="toy,image,text")
+    parser.add_argument("--amp", default="none,bf16", help="precisions of the scripts' runs: none, bf16 or both")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     device = common.pick_device()
-    name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {name}; torch {torch.__version__}")
-    print("| data | size | method | ms/iter | samples/s | plain / method | method / floor |\n|---|---|---|---|---|---|---|")
+    amps = args.amp.split(",")
+    print(f"device: {device_name(device)}; torch {torch.__version__}")
+    columns = [f"{'fp32' if amp == 'none' else amp} ms/iter" for amp in amps] + ["samples/s"] + \
+              [f"plain / {'fp32' if amp == 'none' else amp}" for amp in amps] + ["fp32 / floor"]
+    print("| data | size | method | " + " | ".join(columns) + " |\n|---|---|---|" + "---|" * len(columns))
     sizes = ("small", "paper") if args.size == "both" else (args.size,)
     for kind in args.kinds.split(","):
         for size in sizes:
             slow = size == "paper" and device.type == "cpu"
             n = 5 if slow else 30
-            plain, floor, n_critic = plain_and_floor(kind, size, device, n)
-            print(f"| {kind} | {size} | plain WGAN-GP ({n_critic} critic) | {plain:.1f} | | 1.00 | {plain / floor:.1f} |")
-            print(f"| {kind} | {size} | floor (critic fwd+bwd) | {floor:.1f} | | | 1.0 |")
+            n_critics = {label: n_critic_of(module, kind, extra) for label, module, extra in METHODS[kind]}
+            plain, floor = plain_and_floor(kind, size, device, n, args.repeats, sorted(set(n_critics.values())))
+            none = [""] * (len(amps) - 1)
+            for k, ms in plain.items():
+                row(kind, size, f"plain WGAN-GP ({k} critic), fp32", [f"{ms:.1f}", *none, "", "1.00", *none,
+                                                                    f"{ms / floor:.1f}"])
+            row(kind, size, "floor (critic fwd+bwd), fp32", [f"{floor:.1f}", *none, "", "", *none, "1.0"])
             for label, module, extra in METHODS[kind]:
-                flags = SIZES[kind][size] + extra
-                ms = script_ms_per_iteration(module, flags, warm=2 if slow else 10, n=n, repeats=args.repeats)
+                ms = [script_ms_per_iteration(module, SIZES[kind][size] + extra + ["--amp", amp],
+                                              warm=2 if slow else 10, n=n, repeats=args.repeats) for amp in amps]
                 batch = _defaults(module, kind)["batch_size"]
-                print(f"| {kind} | {size} | {label} | {ms:.1f} | {batch * 1000 / ms:.0f} | {plain / ms:.2f} | "
-                      f"{ms / floor:.1f} |", flush=True)
+                reference = plain[n_critics[label]]  # the plain step with as many critic steps
+                row(kind, size, f"{label} ({n_critics[label]} critic)", [f"{m:.1f}" for m in ms] +
+                    [f"{batch * 1000 / min(ms):.0f}"] + [f"{reference / m:.2f}" for m in ms] + [f"{ms[0] / floor:.1f}"])
+
+
+def n_critic_of(module, kind, flags):
+    return int(flags[flags.index("--n-critic") + 1]) if "--n-critic" in flags else _defaults(module, kind)["n_critic"]
+
+
+def row(*cells):
+    print("| " + " | ".join(str(c) for c in [*cells[:-1], *cells[-1]]) + " |", flush=True)
 
 
 def _defaults(module, kind):
