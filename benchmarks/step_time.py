@@ -157,19 +157,19 @@ def main():
         for size in sizes:
             slow = size == "paper" and device.type == "cpu"
             n = 5 if slow else 30
-            n_critics = {label: n_critic_of(module, kind, extra) for label, module, extra in METHODS[kind]}
-            plain, floor = plain_and_floor(kind, size, device, n, args.repeats, sorted(set(n_critics.values())))
+            n_critics = [n_critic_of(module, kind, extra) for _, module, extra in METHODS[kind]]
+            plain, floor = plain_and_floor(kind, size, device, n, args.repeats, sorted(set(n_critics)))
             none = [""] * (len(amps) - 1)
             for k, ms in plain.items():
                 row(kind, size, f"plain WGAN-GP ({k} critic), fp32", [f"{ms:.1f}", *none, "", "1.00", *none,
                                                                     f"{ms / floor:.1f}"])
             row(kind, size, "floor (critic fwd+bwd), fp32", [f"{floor:.1f}", *none, "", "", *none, "1.0"])
-            for label, module, extra in METHODS[kind]:
+            for (label, module, extra), n_critic in zip(METHODS[kind], n_critics):
                 ms = [script_ms_per_iteration(module, SIZES[kind][size] + extra + ["--amp", amp],
                                               warm=2 if slow else 10, n=n, repeats=args.repeats) for amp in amps]
                 batch = _defaults(module, kind)["batch_size"]
-                reference = plain[n_critics[label]]  # the plain step with as many critic steps
-                row(kind, size, f"{label} ({n_critics[label]} critic)", [f"{m:.1f}" for m in ms] +
+                reference = plain[n_critic]  # the plain step with as many critic steps
+                row(kind, size, f"{label} ({n_critic} critic)", [f"{m:.1f}" for m in ms] +
                     [f"{batch * 1000 / min(ms):.0f}"] + [f"{reference / m:.2f}" for m in ms] + [f"{ms[0] / floor:.1f}"])
 
 
