@@ -160,13 +160,14 @@ def main(argv=None):
 
         # ---- plumbing: evaluation + samples + checkpoint, Ctrl-C
         done = step + 1
-        if done % args.eval_every == 0 or done == args.iters or run.stop_requested:
+        stop = run.stop_requested  # read once: one all-reduce under torchrun, and no signal between two reads
+        if done % args.eval_every == 0 or done == args.iters or stop:
             extra = {"r_tilde": round(r_tilde.item(), 6), "advas_lambda": round(lam.item(), 5)} if args.advas else {}
             run.log_metrics(done, {"wasserstein": round(-wasserstein.item(), 5), **extra,
                                    **evaluate(generator, critic, z_dim, done)})
             run.save(done, generator=generator, critic=critic, opt_generator=opt_generator,
                      opt_critic=opt_critic, data=data)
-        if run.stop_requested:
+        if stop:
             break
     return run.dir
 
