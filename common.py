@@ -766,16 +766,19 @@ class Net(nn.Sequential):
     outside it, in the dtypes the forward recorded, and the scripts take norms and losses in float32."""
     bf16 = False
 
+    def __init__(self, *layers):
+        super().__init__(*layers)
+        self.head = max(i for i, layer in enumerate(layers) if any(True for _ in layer.parameters()))
+
     def forward(self, x):
         if not self.bf16:
             return super().forward(x)
         layers = list(self)
-        head = max(i for i, layer in enumerate(layers) if any(True for _ in layer.parameters()))  # few layers
         with torch.autocast(x.device.type, dtype=torch.bfloat16):
-            for layer in layers[:head]:
+            for layer in layers[:self.head]:
                 x = layer(x)
         x = x.float()
-        for layer in layers[head:]:
+        for layer in layers[self.head:]:
             x = layer(x)
         return x
 
