@@ -53,10 +53,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_args(args_class, argv=None, defaults=None):
-    """Turn an `Args` dataclass into argparse flags (`lr_critic` -> `--lr-critic`).
+    """The run's final settings, from one call: the command line, then the paper setting for the data kind
+    (`defaults`: one dict, or one per data kind, with a "blog" row picked by `--schedule blog`); with
+    `--resume RUN`, the run's own args.json instead, where only --iters (to go on longer) and --device may be
+    given as well: any other flag is an error naming it.
 
-    Each field's `metadata["help"]` is its help text, followed by its default: the field's own, or for
-    `Optional[T] = None` fields the paper setting from `defaults` (one dict, or one per data kind).
+    Flags come from the `Args` dataclass (`lr_critic` -> `--lr-critic`); each field's `metadata["help"]` is its
+    help text, followed by its default: the field's own, or for `Optional[T] = None` fields the paper setting.
     Booleans get `--flag/--no-flag`.
     """
     module_doc = sys.modules[args_class.__module__].__doc__ or ""
@@ -82,7 +85,49 @@ def parse_args(args_class, argv=None, defaults=None):
             choices = field.metadata.get("choices")
             parser.add_argument(flag, type=kind, default=field.default, choices=choices, help=help_text,
                                 metavar=None if choices else kind.__name__.upper())
-    return args_class(**vars(parser.parse_args(argv)))
+    namespace = parser.parse_args(argv)
+    given = {action.dest for action in parser._actions if action.option_strings and any(
+        a == opt or a.startswith(opt + "=") for a in (sys.argv[1:] if argv is None else argv)
+        for opt in action.option_strings)}
+    args = args_class(**vars(namespace))
+    if args.resume is not None:
+        return resumed_args(args, given)
+    if defaults:
+        row = defaults
+        if per_kind:
+            row = defaults[data_kind(args.dataset)]
+            if getattr(args, "schedule", "paper") == "blog":
+                if data_kind(args.dataset) != "toy":
+                    fail("--schedule blog is the notebook's 2D-toy setting; use it with a toy --dataset")
+                row = defaults["blog"]
+        fill_defaults(args, row)
+    return args
+
+
+RESUME_MAY_CHANGE = ("iters", "device", "resume", "runs_dir")  # runs_dir: ignored, the folder is --resume
+
+
+def resumed_args(args, given):
+    """--resume RUN: the settings in RUN/args.json, with --iters and --device from the command line if given."""
+    if not args.resume:
+        fail("--resume needs a run folder")
+    others = sorted(name for name in given if name not in RESUME_MAY_CHANGE)
+    if others:
+        fail("--resume continues a run with its own settings; only --iters and --device may be given with it, not "
+             + ", ".join("--" + n.replace("_", "-") for n in others))
+    if not os.path.isfile(os.path.join(args.resume, "checkpoint.pt")):
+        fail(f"--resume {args.resume}: no checkpoint.pt there")
+    path = os.path.join(args.resume, "args.json")
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as e:
+        fail(f"--resume {args.resume}: its args.json cannot be read ({type(e).__name__})")
+    for field in dataclasses.fields(args):
+        if field.name in saved and not (field.name in given and field.name in RESUME_MAY_CHANGE):
+            setattr(args, field.name, saved[field.name])
+    args.resume = os.path.dirname(path)
+    return fill_defaults(args, {})
 
 
 def arg(default, help, choices=None):
@@ -145,6 +190,20 @@ def unwrap(net):
     return getattr(net, "module", net)
 
 
+def mean_over_ranks(tensors):
+    """The element-wise mean of each tensor over the torchrun processes (the tensors themselves for a plain run):
+    for gradients taken with torch.autograd.grad, which DistributedDataParallel does not average."""
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()):
+        return list(tensors)
+    averaged = []
+    for t in tensors:
+        t = t.clone()
+        dist.all_reduce(t)
+        averaged.append(t / dist.get_world_size())
+    return averaged
+
+
 def pick_device(name="auto", amp="none"):
     """torch.device for --device (auto: cuda when present) and a clear error for --amp bf16 where bfloat16
     has no hardware support (CUDA before Ampere; CPUs without AVX512-BF16/AMX run it, slowly: a warning)."""
@@ -165,14 +224,44 @@ def pick_device(name="auto", amp="none"):
     return torch.device(name)
 
 
+def make_optimizers(generator, critic, args):
+    """Adam(lr, (beta1, beta2)) for both nets, as every paper here; RMSprop(lr) where args.optimizer is
+    "rmsprop" (the Lernapparat notebook, `--schedule blog`). Returns (opt_generator, opt_critic)."""
+    if getattr(args, "optimizer", "adam") == "rmsprop":
+        return (torch.optim.RMSprop(generator.parameters(), lr=args.lr_generator),
+                torch.optim.RMSprop(critic.parameters(), lr=args.lr_critic))
+    return (torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2)),
+            torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2)))
+
+
+def critic_steps(step, args):
+    """Critic steps before generator step `step` (0-based): args.n_critic; under `--schedule blog` 100 for the
+    first 25 generator steps and every 500th, as the notebook (and WGAN's reference code) does."""
+    if getattr(args, "schedule", "paper") == "blog" and (step < 25 or step % 500 == 0):
+        return 100
+    return args.n_critic
+
+
 def seed_everything(seed):
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
+def numpy_state_plain(state):
+    """A numpy RandomState state as plain values and a tensor, which torch.load(weights_only=True) reads."""
+    name, keys, position, has_gauss, cached = state
+    return [name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached)]
+
+
+def numpy_state_from_plain(plain):
+    name, keys, position, has_gauss, cached = plain
+    return name, keys.numpy().astype(np.uint32), position, has_gauss, cached
+
+
 def rng_state():
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    state = {"python": random.getstate(), "numpy": numpy_state_plain(np.random.get_state()),
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -180,7 +269,7 @@ def rng_state():
 
 def set_rng_state(state):
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    np.random.set_state(numpy_state_from_plain(state["numpy"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -199,18 +288,10 @@ class Run:
         Under torchrun only rank 0 writes (folder, metrics, samples, checkpoints)."""
         self.script, self.args = script, args
         self.writes = rank() == 0
-        if args.resume:
+        if args.resume:  # parse_args has already taken the run's own settings
             self.dir = args.resume
             if not os.path.isfile(os.path.join(self.dir, "checkpoint.pt")):
                 fail(f"--resume {self.dir}: no checkpoint.pt there")
-            try:
-                with open(os.path.join(self.dir, "args.json")) as f:
-                    saved = json.load(f)
-            except (OSError, ValueError) as e:
-                fail(f"--resume {self.dir}: its args.json cannot be read ({type(e).__name__})")
-            for name, value in saved.items():  # the run's own settings win, except how long to go on
-                if name not in ("iters", "resume") and hasattr(args, name):
-                    setattr(args, name, value)
         else:
             name = args.run_name or f"{script}__{args.dataset}__{args.seed}__{datetime.datetime.now():%Y%m%d-%H%M%S}"
             self.dir = os.path.join(args.runs_dir, name)
@@ -223,7 +304,8 @@ class Run:
         self.metrics_path = os.path.join(self.dir, "metrics.csv")
         self.start_time = time.time()
         self.elapsed_before = 0.0  # wall-clock seconds of the earlier parts of a resumed run
-        self._stop = False
+        self._stop = False      # a stop signal arrived (this process)
+        self._stopping = False  # checkpoint_due saw a stop (any rank): the loop ends after this iteration
 
     @property
     def stop_requested(self):
@@ -281,9 +363,9 @@ class Run:
                 print(f"{self.script}: writing to {self.dir}")
             return 0
         try:
-            payload = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+            payload = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         except Exception as e:
-            fail(f"{self.checkpoint_path} cannot be read ({type(e).__name__}); it is not a checkpoint of ours")
+            fail(f"{self.checkpoint_path} cannot be read ({type(e).__name__}): not a checkpoint this project wrote")
         if payload.get("script") != self.script:
             fail(f"{self.checkpoint_path} was written by {payload.get('script')}, not {self.script}")
         for name, obj in state.items():
@@ -331,21 +413,32 @@ class Run:
             fail(f"non-finite {', '.join(bad)} at iteration {step + 1}; stopping ({kept})")
 
 
+    def steps(self, start):
+        """The iterations start .. args.iters - 1 with a progress bar; ends early after the iteration in which
+        `checkpoint_due` saw a stop signal; when the loop ends, Ctrl-C means what it meant before the run."""
+        from tqdm import tqdm
+        try:
+            for step in tqdm(range(start, self.args.iters), initial=start, total=self.args.iters, dynamic_ncols=True,
+                             mininterval=1.0):
+                yield step
+                if self._stopping:
+                    return
+        finally:
+            while _PREVIOUS_HANDLERS:
+                signum, previous = _PREVIOUS_HANDLERS.popitem()
+                try:
+                    signal.signal(signum, previous)
+                except ValueError:
+                    pass
+
+    def checkpoint_due(self, done):
+        """Evaluate and save after `done` iterations? Every args.eval_every, at the last one, and when a stop
+        signal came (read once per iteration: one all-reduce under torchrun, the same answer on every rank)."""
+        self._stopping = self.stop_requested
+        return done % self.args.eval_every == 0 or done == self.args.iters or self._stopping
+
+
 _PREVIOUS_HANDLERS = {}
-
-
-def progress(start, stop):
-    """The training steps with a progress bar; when the loop ends, Ctrl-C means what it meant before the run."""
-    from tqdm import tqdm
-    try:
-        yield from tqdm(range(start, stop), initial=start, total=stop, dynamic_ncols=True, mininterval=1.0)
-    finally:
-        while _PREVIOUS_HANDLERS:
-            signum, previous = _PREVIOUS_HANDLERS.popitem()
-            try:
-                signal.signal(signum, previous)
-            except ValueError:
-                pass
 
 
 # =====================================================================================
@@ -406,10 +499,10 @@ class ToyData:
         return toy_batch(self.dataset, n, np.random.RandomState(seed))
 
     def state_dict(self):
-        return {"rng": self.rng.get_state()}
+        return {"rng": numpy_state_plain(self.rng.get_state())}
 
     def load_state_dict(self, state):
-        self.rng.set_state(state["rng"])
+        self.rng.set_state(numpy_state_from_plain(state["rng"]))
 
 
 class TensorData:
@@ -593,7 +686,7 @@ def load_text(root=None, seq_len=SEQ_LEN, max_lines=10_000_000, vocab_size=2048,
         print("text: no --data-root given, training on the embedded corpus; "
               "for the paper pass --data-root 1-billion-word-language-modeling-benchmark-r13output")
     lines = cut_and_pad(lines, seq_len)
-    if len(lines) < 2:
+    if len(lines) < 2 or all(line == PAD * seq_len for line in lines):
         fail(f"the text corpus ({source}) has no usable line")
     points = codepoints(lines)
     values, counts = np.unique(points, return_counts=True)
@@ -624,7 +717,9 @@ def load_heldout_billion_word(root, seq_len, chars, n=20_000):
 
 
 def cut_and_pad(lines, seq_len):
-    return [line[:seq_len].ljust(seq_len, PAD) for line in lines if line.strip()]
+    """Every line cut or padded with "`" to seq_len characters (language_helpers.load_dataset keeps them all);
+    an empty or whitespace-only line becomes an all-padding line."""
+    return [(line if line.strip() else "")[:seq_len].ljust(seq_len, PAD) for line in lines]
 
 
 def codepoints(lines):
@@ -648,26 +743,113 @@ def decode_text(indices, chars):
 # =====================================================================================
 # Nets
 # =====================================================================================
+# Each net follows the original code it came from, initialisation included:
+#   tflib (WGAN-GP / FOGAN TensorFlow code): uniform weights with std sqrt(4 / (fan_in + fan_out)) for convolutions
+#   ("He", tflib's he_init=True), sqrt(2 / (fan_in + fan_out)) for linears and he_init=False convolutions (Glorot),
+#   sqrt(2 / fan_in) for the toy MLP's ReLU layers (initialization='he'); zero biases.
+#   carpedm20 DCGAN (FOGAN's DCGAN_FID_batched/ops.py): truncated normal 0.02 convolutions, normal 0.02
+#   deconvolutions and linears, zero biases, batch norm gamma 1 / beta 0.
+# Strided convolutions use TensorFlow's padding='SAME' exactly (the extra row/column of padding at the bottom/right).
 
 
-def init_dcgan(module):
-    """N(0, 0.02) weights (DCGAN), N(1, 0.02) norm scales."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
+def _uniform_with_std(weight, std):
+    """tflib's `uniform(stdev, size)`: U[-std sqrt 3, std sqrt 3], whose standard deviation is std."""
+    with torch.no_grad():
+        return weight.uniform_(-std * math.sqrt(3), std * math.sqrt(3))
 
 
-def mlp(n_in, n_out, width=512, depth=3):
-    """3 x 512 ReLU, the generator and critic of WGAN-GP's gan_toy.py."""
+def tf_linear(n_in, n_out, init="glorot"):
+    """tflib.ops.linear.Linear: Glorot (std sqrt(2 / (in + out))) or 'he' (std sqrt(2 / in)) uniform, zero bias."""
+    layer = nn.Linear(n_in, n_out)
+    _uniform_with_std(layer.weight, math.sqrt(2 / n_in) if init == "he" else math.sqrt(2 / (n_in + n_out)))
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class Conv2dSame(nn.Conv2d):
+    """nn.Conv2d with TensorFlow's padding='SAME': output side ceil(input / stride), padding split as
+    (total // 2 before, the rest after), so a stride-2 5x5 convolution of an even side pads 1 before and 2 after."""
+
+    def forward(self, x):
+        pads = []
+        for size, k, s in ((x.shape[-1], self.kernel_size[1], self.stride[1]),
+                           (x.shape[-2], self.kernel_size[0], self.stride[0])):  # F.pad: last dimension first
+            total = max((-(-size // s) - 1) * s + k - size, 0)
+            pads += [total // 2, total - total // 2]
+        return super().forward(F.pad(x, pads))
+
+
+class ConvTranspose2dSame(nn.ConvTranspose2d):
+    """tf.nn.conv2d_transpose with padding='SAME' and output side input * stride: the adjoint of Conv2dSame
+    (the full transposed convolution, cropped where the forward convolution's 'SAME' padding begins)."""
+
+    def forward(self, x):
+        full = super().forward(x)  # padding 0: side (input - 1) * stride + kernel
+        h, w = x.shape[-2] * self.stride[0], x.shape[-1] * self.stride[1]
+        top, left = max(self.kernel_size[0] - self.stride[0], 0) // 2, max(self.kernel_size[1] - self.stride[1], 0) // 2
+        return full[..., top:top + h, left:left + w]
+
+
+def tf_conv(n_in, n_out, kernel, stride=1, dims=2, he=True, bias=True, transpose=False):
+    """tflib.ops.conv1d.Conv1D / conv2d.Conv2D / deconv2d.Deconv2D: 'SAME' padding, uniform init with
+    std sqrt(4 / (fan_in + fan_out)) (he=True) or sqrt(2 / (fan_in + fan_out)), zero bias;
+    fan_in = in k^d, fan_out = out k^d, the strided side divided by stride^d."""
+    fan_in, fan_out = n_in * kernel ** dims, n_out * kernel ** dims
+    if transpose:
+        fan_in /= stride ** dims
+        layer = ConvTranspose2dSame(n_in, n_out, kernel, stride, bias=bias)
+    else:
+        fan_out /= stride ** dims
+        if dims == 1:
+            layer = nn.Conv1d(n_in, n_out, kernel, padding=kernel // 2, bias=bias)  # stride 1, odd kernel: symmetric
+        elif stride == 1:
+            layer = nn.Conv2d(n_in, n_out, kernel, padding=kernel // 2, bias=bias)
+        else:
+            layer = Conv2dSame(n_in, n_out, kernel, stride, bias=bias)
+    _uniform_with_std(layer.weight, math.sqrt((4 if he else 2) / (fan_in + fan_out)))
+    if bias:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
+class OffsetBatchNorm(nn.Module):
+    """tf.contrib.layers.batch_norm as FOGAN's text generator calls it (`--batch_norm_g`, BN_SCALE = False): an
+    offset beta and no scale, decay 0.9, eps 1e-5, moving averages of the batch mean and (biased) variance used
+    at sampling time. Like TensorFlow's default data_format NHWC, the statistics are per index of the LAST axis
+    over all other axes: on the generator's channels-first (B, width, seq_len) activations that is one mean and
+    variance per sequence position over batch x channels (tf.nn.moments(axes=[0, 1])), seq_len offsets; on a
+    (B, units) tensor, per unit."""
+
+    def __init__(self, features, decay=0.9, eps=1e-5):
+        super().__init__()
+        self.decay, self.eps = decay, eps
+        self.beta = nn.Parameter(torch.zeros(features))
+        self.register_buffer("moving_mean", torch.zeros(features))
+        self.register_buffer("moving_variance", torch.ones(features))
+
+    def forward(self, x):
+        axes = tuple(range(x.dim() - 1))
+        if self.training:
+            mean, variance = x.float().mean(axes), x.float().var(axes, unbiased=False)
+            with torch.no_grad():
+                self.moving_mean.mul_(self.decay).add_((1 - self.decay) * mean)
+                self.moving_variance.mul_(self.decay).add_((1 - self.decay) * variance)
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        return (x - mean) * torch.rsqrt(variance + self.eps) + self.beta
+
+
+def mlp(n_in, n_out, width=512, depth=3, activation="relu"):
+    """3 x 512 MLP. relu: WGAN-GP's gan_toy.py (ReLU layers 'he', output Glorot, tflib uniform).
+    leaky: the Lernapparat notebook's ToyGAN_G/ToyGAN_D (LeakyReLU 0.01, PyTorch's default nn.Linear init)."""
     layers, n = [], n_in
     for _ in range(depth):
-        layers += [nn.Linear(n, width), nn.ReLU()]
+        if activation == "relu":
+            layers += [tf_linear(n, width, "he"), nn.ReLU()]
+        else:
+            layers += [nn.Linear(n, width), nn.LeakyReLU(0.01)]
         n = width
-    return nn.Sequential(*layers, nn.Linear(n, n_out))
+    return nn.Sequential(*layers, tf_linear(n, n_out) if activation == "relu" else nn.Linear(n, n_out))
 
 
 def critic_norm(kind, channels):
@@ -680,8 +862,61 @@ def critic_norm(kind, channels):
     fail(f"unknown critic norm {kind!r}; choose none, layer or batch")
 
 
+# ---- FOGAN's DCGAN (carpedm20's DCGAN-tensorflow as in DCGAN_FID_batched/model.py) -------------------
+
+
+def _carpedm20(layer):
+    """DCGAN_FID_batched/ops.py: conv2d truncated normal 0.02, deconv2d and linear normal 0.02, zero biases."""
+    with torch.no_grad():
+        if isinstance(layer, Conv2dSame):
+            nn.init.trunc_normal_(layer.weight, 0.0, 0.02, -0.04, 0.04)  # tf.truncated_normal: cut at 2 std
+        else:
+            nn.init.normal_(layer.weight, 0.0, 0.02)
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
 def dcgan_generator(z_dim, channels, size, width=64):
-    """DCGAN generator for 64x64 (4 up-convolutions) or 32x32 (3) images, tanh output."""
+    """FOGAN's DCGAN generator (DCGAN_FID_batched/model.py `generator`): linear z -> (8w, size/16, size/16),
+    then four 5x5 stride-2 'SAME' deconvolutions with biases (8w -> 4w -> 2w -> w -> channels), batch norm
+    (gamma and beta) + ReLU after the linear and each deconvolution but the last, tanh output."""
+    side = size // 16
+    layers = [_carpedm20(nn.Linear(z_dim, 8 * width * side * side)), nn.Unflatten(1, (8 * width, side, side)),
+              nn.BatchNorm2d(8 * width), nn.ReLU()]
+    for mult in (8, 4, 2):
+        layers += [_carpedm20(ConvTranspose2dSame(width * mult, width * mult // 2, 5, 2)),
+                   nn.BatchNorm2d(width * mult // 2), nn.ReLU()]
+    return nn.Sequential(*layers, _carpedm20(ConvTranspose2dSame(width, channels, 5, 2)), nn.Tanh())
+
+
+def dcgan_critic(channels, size, width=64, norm="none"):
+    """FOGAN's DCGAN critic (`discriminator`, --discriminator_batch_norm=False): four 5x5 stride-2 'SAME'
+    convolutions with biases (channels -> w -> 2w -> 4w -> 8w), leaky ReLU 0.2, linear head to one score;
+    `norm` (none | layer | batch) after the 2nd-4th convolution, as the reference's d_bn1..3 slots."""
+    layers = [_carpedm20(Conv2dSame(channels, width, 5, 2)), nn.LeakyReLU(0.2)]
+    for mult in (1, 2, 4):
+        layers += [_carpedm20(Conv2dSame(width * mult, width * mult * 2, 5, 2)), critic_norm(norm, width * mult * 2),
+                   nn.LeakyReLU(0.2)]
+    side = size // 16
+    return nn.Sequential(*layers, nn.Flatten(), _carpedm20(nn.Linear(8 * width * side * side, 1)), nn.Flatten(0))
+
+
+# ---- the PyTorch DCGAN example (4x4 kernels), kept as --arch dcgan-pytorch -----------------------
+
+
+def init_pytorch_dcgan(module):
+    """N(0, 0.02) weights (the PyTorch DCGAN example), N(1, 0.02) norm scales."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def pytorch_dcgan_generator(z_dim, channels, size, width=64):
+    """The PyTorch example's DCGAN generator for 64x64 (4 up-convolutions 4x4) or 32x32 (3), tanh output."""
     mult = 8 if size == 64 else 4
     layers = [nn.Unflatten(1, (z_dim, 1, 1)), nn.ConvTranspose2d(z_dim, width * mult, 4, 1, 0, bias=False),
               nn.BatchNorm2d(width * mult), nn.ReLU(True)]
@@ -690,20 +925,70 @@ def dcgan_generator(z_dim, channels, size, width=64):
                    nn.BatchNorm2d(width * mult // 2), nn.ReLU(True)]
         mult //= 2
     net = nn.Sequential(*layers, nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh())
-    net.apply(init_dcgan)
+    net.apply(init_pytorch_dcgan)
     return net
 
 
-def dcgan_critic(channels, size, width=64, norm="none"):
-    """DCGAN critic, no sigmoid; norm none | layer | batch (none/layer for gradient penalties)."""
+def pytorch_dcgan_critic(channels, size, width=64, norm="none"):
+    """The PyTorch example's DCGAN discriminator without sigmoid; norm none | layer | batch."""
     layers, mult = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)], 1
     for _ in range(3 if size == 64 else 2):
         layers += [nn.Conv2d(width * mult, width * mult * 2, 4, 2, 1), critic_norm(norm, width * mult * 2),
                    nn.LeakyReLU(0.2, True)]
         mult *= 2
     net = nn.Sequential(*layers, nn.Conv2d(width * mult, 1, 4, 1, 0), nn.Flatten(0))
-    net.apply(init_dcgan)
+    net.apply(init_pytorch_dcgan)
     return net
+
+
+# ---- WGAN-GP's 64x64 ResNet (gan_64x64.py GoodGenerator / GoodDiscriminator) ---------------------
+
+
+class ResBlock2d(nn.Module):
+    """gan_64x64.py ResidualBlock, resample 'up' (generator: batch norm) or 'down' (critic: layer norm):
+    shortcut = 1x1 conv (Glorot) after nearest-neighbour upsampling / before 2x2 mean pooling;
+    main = norm -> ReLU -> 3x3 conv (no bias) -> norm -> ReLU -> 3x3 conv, upsampling before the first conv ('up')
+    or mean pooling after the second ('down'). Output shortcut + main (no 0.3 factor here)."""
+
+    def __init__(self, n_in, n_out, resample):
+        super().__init__()
+        self.resample = resample
+        if resample == "up":  # tflib Normalize in the generator: fused batch norm, always on batch statistics
+            norm1, norm2 = (nn.BatchNorm2d(n, track_running_stats=False) for n in (n_in, n_out))
+            conv1_out = n_out
+        else:  # tflib Normalize in the critic under wgan-gp: Layernorm over (C, H, W), per-channel scale/offset
+            norm1, norm2 = nn.GroupNorm(1, n_in), nn.GroupNorm(1, n_in)
+            conv1_out = n_in
+        self.shortcut = tf_conv(n_in, n_out, 1, he=False)
+        self.norm1, self.conv1 = norm1, tf_conv(n_in, conv1_out, 3, bias=False)
+        self.norm2, self.conv2 = norm2, tf_conv(conv1_out, n_out, 3)
+
+    def forward(self, x):
+        if self.resample == "up":
+            x = F.interpolate(x, scale_factor=2, mode="nearest")  # UpsampleConv: 4 copies + depth_to_space
+            return self.shortcut(x) + self.conv2(F.relu(self.norm2(self.conv1(F.relu(self.norm1(x))))))
+        shortcut = self.shortcut(F.avg_pool2d(x, 2))  # MeanPoolConv
+        return shortcut + F.avg_pool2d(self.conv2(F.relu(self.norm2(self.conv1(F.relu(self.norm1(x)))))), 2)
+
+
+def resnet_generator(z_dim=128, channels=3, width=64):
+    """GoodGenerator: linear -> (8w, 4, 4) -> 4 up-blocks (8w, 8w, 4w, 2w, w) -> BN -> ReLU -> 3x3 conv -> tanh."""
+    return nn.Sequential(tf_linear(z_dim, 4 * 4 * 8 * width), nn.Unflatten(1, (8 * width, 4, 4)),
+                         ResBlock2d(8 * width, 8 * width, "up"), ResBlock2d(8 * width, 4 * width, "up"),
+                         ResBlock2d(4 * width, 2 * width, "up"), ResBlock2d(2 * width, width, "up"),
+                         nn.BatchNorm2d(width, track_running_stats=False), nn.ReLU(), tf_conv(width, channels, 3),
+                         nn.Tanh())
+
+
+def resnet_critic(channels=3, width=64):
+    """GoodDiscriminator: 3x3 conv (Glorot) -> 4 down-blocks (w, 2w, 4w, 8w, 8w) -> linear -> score."""
+    return nn.Sequential(tf_conv(channels, width, 3, he=False),
+                         ResBlock2d(width, 2 * width, "down"), ResBlock2d(2 * width, 4 * width, "down"),
+                         ResBlock2d(4 * width, 8 * width, "down"), ResBlock2d(8 * width, 8 * width, "down"),
+                         nn.Flatten(), tf_linear(4 * 4 * 8 * width, 1), nn.Flatten(0))
+
+
+# ---- WGAN-GP's MNIST nets (gan_mnist.py) ----------------------------------------------------------
 
 
 class _Crop(nn.Module):
@@ -716,47 +1001,55 @@ class _Crop(nn.Module):
 
 
 def mnist_generator(z_dim=128, width=64):
-    """WGAN-GP's MNIST generator (gan_mnist.py): linear, 3 stride-2 deconvolutions 5x5, crop 8->7. Output tanh
-    (the reference uses sigmoid on [0, 1] data; our images are in [-1, 1])."""
-    def up(n_in, n_out):
-        return nn.ConvTranspose2d(n_in, n_out, 5, 2, 2, output_padding=1)
-    return nn.Sequential(nn.Linear(z_dim, 4 * 4 * 4 * width), nn.ReLU(True), nn.Unflatten(1, (4 * width, 4, 4)),
-                         up(4 * width, 2 * width), nn.ReLU(True), _Crop(7), up(2 * width, width), nn.ReLU(True),
-                         up(width, 1), nn.Tanh())
+    """WGAN-GP's MNIST generator (gan_mnist.py, wgan-gp mode: no batch norm): linear, three 5x5 stride-2 'SAME'
+    deconvolutions, crop 8 -> 7 after the first. Output tanh (the reference: sigmoid on [0, 1] data; ours are
+    in [-1, 1])."""
+    return nn.Sequential(tf_linear(z_dim, 4 * 4 * 4 * width), nn.ReLU(), nn.Unflatten(1, (4 * width, 4, 4)),
+                         tf_conv(4 * width, 2 * width, 5, 2, transpose=True), nn.ReLU(), _Crop(7),
+                         tf_conv(2 * width, width, 5, 2, transpose=True), nn.ReLU(),
+                         tf_conv(width, 1, 5, 2, transpose=True), nn.Tanh())
 
 
 def mnist_critic(width=64):
-    """WGAN-GP's MNIST critic: 3 stride-2 convolutions 5x5 with leaky ReLU, then linear."""
-    return nn.Sequential(nn.Conv2d(1, width, 5, 2, 2), nn.LeakyReLU(0.2, True),
-                         nn.Conv2d(width, 2 * width, 5, 2, 2), nn.LeakyReLU(0.2, True),
-                         nn.Conv2d(2 * width, 4 * width, 5, 2, 2), nn.LeakyReLU(0.2, True),
-                         nn.Flatten(), nn.Linear(4 * 4 * 4 * width, 1), nn.Flatten(0))
+    """WGAN-GP's MNIST critic: three 5x5 stride-2 'SAME' convolutions with leaky ReLU 0.2, then linear."""
+    return nn.Sequential(tf_conv(1, width, 5, 2), nn.LeakyReLU(0.2),
+                         tf_conv(width, 2 * width, 5, 2), nn.LeakyReLU(0.2),
+                         tf_conv(2 * width, 4 * width, 5, 2), nn.LeakyReLU(0.2),
+                         nn.Flatten(), tf_linear(4 * 4 * 4 * width, 1), nn.Flatten(0))
+
+
+# ---- the 1D-CNN ResNet for text (gan_language.py; FOGAN's gan_language_JSD.py) --------------------
 
 
 class ResBlock1d(nn.Module):
-    """x + 0.3 * conv5(relu(conv5(relu(x)))) (WGAN-GP gan_language.py), optional batch norm."""
+    """x + 0.3 * conv5(relu(conv5(relu(x)))) (gan_language.py ResBlock). batch_norm: FOGAN's --batch_norm_g,
+    relu -> conv -> BN -> relu -> conv -> BN, each BN an OffsetBatchNorm per sequence position."""
 
-    def __init__(self, width, batch_norm=False):
+    def __init__(self, width, seq_len=None, batch_norm=False):
         super().__init__()
-        norm = (lambda: nn.BatchNorm1d(width)) if batch_norm else nn.Identity
-        self.res = nn.Sequential(norm(), nn.ReLU(), nn.Conv1d(width, width, 5, padding=2),
-                                 norm(), nn.ReLU(), nn.Conv1d(width, width, 5, padding=2))
+        norm = (lambda: OffsetBatchNorm(seq_len)) if batch_norm else nn.Identity
+        self.res = nn.Sequential(nn.ReLU(), tf_conv(width, width, 5, dims=1), norm(),
+                                 nn.ReLU(), tf_conv(width, width, 5, dims=1), norm())
 
     def forward(self, x):
         return x + 0.3 * self.res(x)
 
 
 def text_generator(z_dim, vocab_size, width=512, seq_len=SEQ_LEN, blocks=5, batch_norm=False):
-    """noise -> linear -> (width, seq_len) -> residual blocks -> 1x1 conv -> softmax over characters."""
-    return nn.Sequential(nn.Linear(z_dim, width * seq_len), nn.Unflatten(1, (width, seq_len)),
-                         *[ResBlock1d(width, batch_norm) for _ in range(blocks)],
-                         nn.Conv1d(width, vocab_size, 1), nn.Softmax(dim=1))
+    """noise -> linear -> (width, seq_len) -> residual blocks -> 1x1 conv -> softmax over characters.
+    batch_norm (FOGAN's --batch_norm_g): OffsetBatchNorm on the noise and on the linear's output (per unit),
+    and inside every residual block (per position); none after the output convolution."""
+    norm = OffsetBatchNorm if batch_norm else (lambda features: nn.Identity())
+    return nn.Sequential(norm(z_dim), tf_linear(z_dim, width * seq_len), norm(width * seq_len),
+                         nn.Unflatten(1, (width, seq_len)),
+                         *[ResBlock1d(width, seq_len, batch_norm) for _ in range(blocks)],
+                         tf_conv(width, vocab_size, 1, dims=1), nn.Softmax(dim=1))
 
 
 def text_critic(vocab_size, width=512, seq_len=SEQ_LEN, blocks=5):
     """(B, vocab, seq_len) one-hot or softmax -> 1x1 conv -> residual blocks -> linear -> score."""
-    return nn.Sequential(nn.Conv1d(vocab_size, width, 1), *[ResBlock1d(width) for _ in range(blocks)],
-                         nn.Flatten(), nn.Linear(width * seq_len, 1), nn.Flatten(0))
+    return nn.Sequential(tf_conv(vocab_size, width, 1, dims=1), *[ResBlock1d(width) for _ in range(blocks)],
+                         nn.Flatten(), tf_linear(width * seq_len, 1), nn.Flatten(0))
 
 
 class Net(nn.Sequential):
@@ -791,12 +1084,22 @@ def critic_scores(critic, real, fake):
     return critic(torch.cat([real, fake])).split([len(real), len(fake)])
 
 
-def make_nets(data, z_dim=None, width=None, critic_norm="none", generator_batch_norm=False, amp="none"):
-    """Generator, critic and noise size for a data stream: MLP (toys), DCGAN 64/32 or the WGAN-GP MNIST nets
-    (28x28) for images, the 1D-CNN ResNet for text. amp "bf16": both run in bfloat16 autocast (`Net`)."""
+ARCHS = ("mlp", "mlp-leaky", "dcgan", "dcgan-pytorch", "resnet")
+
+
+def make_nets(data, z_dim=None, width=None, critic_norm="none", generator_batch_norm=False, amp="none",
+              arch=None):
+    """Generator, critic and noise size for a data stream. Toys: 3 x 512 MLPs (arch mlp: gan_toy.py; mlp-leaky:
+    the Lernapparat notebook's). Text: the 1D-CNN ResNets. Images: 28x28 the WGAN-GP MNIST nets; 32x32
+    and 64x64 by `arch`: dcgan (FOGAN's 5x5 DCGAN), dcgan-pytorch (the PyTorch example's 4x4 DCGAN), resnet
+    (WGAN-GP's 64x64 ResNet, 64x64 only). amp "bf16": both run in bfloat16 autocast (`Net`)."""
     if data.kind == "toy":
         z_dim = z_dim or 2
-        generator, critic = mlp(z_dim, 2, width or 512), nn.Sequential(*mlp(2, 1, width or 512), nn.Flatten(0))
+        if arch not in (None, "mlp", "mlp-leaky"):
+            fail(f"--arch {arch}: the 2D toys take mlp or mlp-leaky")
+        activation = "leaky" if arch == "mlp-leaky" else "relu"
+        generator = mlp(z_dim, 2, width or 512, activation=activation)
+        critic = nn.Sequential(*mlp(2, 1, width or 512, activation=activation), nn.Flatten(0))
     elif data.kind == "text":
         z_dim = z_dim or 128
         generator = text_generator(z_dim, data.vocab_size, width or 512, data.shape[1], batch_norm=generator_batch_norm)
@@ -807,12 +1110,26 @@ def make_nets(data, z_dim=None, width=None, critic_norm="none", generator_batch_
         z_dim = z_dim or 128
         generator, critic = mnist_generator(z_dim, width or 64), mnist_critic(width or 64)
     elif data.shape[1] in (32, 64):
-        z_dim = z_dim or 100
         channels, size = data.shape[0], data.shape[1]
-        generator = dcgan_generator(z_dim, channels, size, width or 64)
-        critic = dcgan_critic(channels, size, width or 64, critic_norm)
+        if arch in ("mlp", "mlp-leaky"):
+            fail(f"--arch {arch} is for the 2D toys; images take dcgan, dcgan-pytorch or resnet")
+        if arch == "resnet":
+            if size != 64:
+                fail(f"--arch resnet is WGAN-GP's 64x64 ResNet; --image-size {size} takes --arch dcgan or dcgan-pytorch")
+            z_dim = z_dim or 128
+            generator, critic = resnet_generator(z_dim, channels, width or 64), resnet_critic(channels, width or 64)
+            if critic_norm != "none":
+                fail("--arch resnet has its own layer norm in the critic; leave --critic-norm at none")
+        elif arch == "dcgan-pytorch":
+            z_dim = z_dim or 100
+            generator = pytorch_dcgan_generator(z_dim, channels, size, width or 64)
+            critic = pytorch_dcgan_critic(channels, size, width or 64, critic_norm)
+        else:
+            z_dim = z_dim or 100
+            generator = dcgan_generator(z_dim, channels, size, width or 64)
+            critic = dcgan_critic(channels, size, width or 64, critic_norm)
     else:
-        fail(f"--image-size {data.shape[1]}: the DCGAN nets take 64 or 32 (28 for the MNIST nets)")
+        fail(f"--image-size {data.shape[1]}: the image nets take 64 or 32 (28 for the MNIST nets)")
     generator, critic = Net(*generator), Net(*critic)  # same children, same state-dict keys
     generator.bf16 = critic.bf16 = amp == "bf16"
     return generator, critic, z_dim

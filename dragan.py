@@ -7,12 +7,12 @@ penalty right on the data (prod, PRODGAN). `--loss gan` (the paper's) penalises 
 WGAN-DRA.
 
     python dragan.py                                     # swiss roll on CPU, ~2 min, picture in runs/
-    python dragan.py --dataset 25gaussians --perturb improved --loss wgan --n-critic 5
+    python dragan.py --dataset 25gaussians --schedule blog --perturb improved --loss wgan   # the notebook's setting
     python dragan.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output
     python dragan.py --dataset celeba --data-root img_align_celeba       # or mnist / cifar10 --data-root ROOT
 """
-import dataclasses
 import math
+import dataclasses
 from typing import Optional
 
 import torch
@@ -26,6 +26,7 @@ from common import arg
 class Args:
     dataset: str = arg("swissroll", "data to learn", choices=common.DATASETS)
     data_root: Optional[str] = arg(None, "real data: CelebA / image folder, MNIST or CIFAR-10 root, One Billion Word folder")
+    schedule: str = arg("paper", "paper: the settings below; blog: the Lernapparat notebook's toy setting", choices=("paper", "blog"))
     iters: Optional[int] = arg(None, "generator iterations")
     batch_size: Optional[int] = arg(None, "batch size")
     n_critic: Optional[int] = arg(None, "critic steps per generator step")
@@ -34,13 +35,15 @@ class Args:
     c: float = arg(10.0, "variance of the paper's perturbation N(0, cI) (--perturb paper)")
     k: float = arg(1.0, "target gradient norm")
     loss: str = arg("gan", "gan: BCE on logits (the DRAGAN paper); wgan: Wasserstein critic", choices=("gan", "wgan"))
-    lr_critic: Optional[float] = arg(None, "Adam learning rate of the critic")
-    lr_generator: Optional[float] = arg(None, "Adam learning rate of the generator")
+    optimizer: Optional[str] = arg(None, "adam (every paper) or rmsprop (the notebook)", choices=("adam", "rmsprop"))
+    lr_critic: Optional[float] = arg(None, "learning rate of the critic")
+    lr_generator: Optional[float] = arg(None, "learning rate of the generator")
     beta1: Optional[float] = arg(None, "Adam beta1")
     beta2: Optional[float] = arg(None, "Adam beta2")
-    width: Optional[int] = arg(None, "net width (MLP units, DCGAN base channels, text ResNet channels)")
+    arch: Optional[str] = arg(None, "nets: toys mlp | mlp-leaky; 32/64 px images dcgan | dcgan-pytorch | resnet", choices=common.ARCHS)
+    width: Optional[int] = arg(None, "net width (MLP units, DCGAN/ResNet base channels, text ResNet channels)")
     critic_norm: str = arg("none", "normalisation in the DCGAN critic", choices=("none", "layer", "batch"))
-    generator_batch_norm: Optional[bool] = arg(None, "batch norm in the text generator's residual blocks")
+    generator_batch_norm: Optional[bool] = arg(None, "batch norm in the text generator (FOGAN/TTUR's --batch_norm_g)")
     image_size: Optional[int] = arg(None, "image side (64 DCGAN, 32 DCGAN, 28 MNIST nets); default per dataset")
     eval_every: Optional[int] = arg(None, "evaluate, write samples and a checkpoint every N iterations")
     eval_samples: Optional[int] = arg(None, "samples per evaluation (toy 1000, text 6400, images 10000)")
@@ -51,26 +54,37 @@ class Args:
     amp: str = arg("none", "bf16: nets in bfloat16 autocast (scores, norms, losses in float32)", choices=("none", "bf16"))
     runs_dir: str = arg("runs", "where run folders go")
     run_name: Optional[str] = arg(None, "run folder name (default: script__dataset__seed__time)")
-    resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt")
+    resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt (with its own settings)")
 
 
-# DRAGAN's lambda = 10, one critic step (a standard GAN); the WGAN-GP settings otherwise.
+# DRAGAN's lambda = 10, one critic step (a standard GAN); the WGAN-GP settings otherwise. "blog": the Lernapparat
+# notebook (RMSprop 5e-5, 10 critic steps, LeakyReLU MLPs, 5000 generator iterations, lambda 10).
 DEFAULTS = {
-    "toy": dict(iters=800, batch_size=256, n_critic=1, lam=10.0, lr_critic=1e-4, lr_generator=1e-4,
-                beta1=0.5, beta2=0.9, eval_every=200, generator_batch_norm=False),
-    "image": dict(iters=200_000, batch_size=64, n_critic=1, lam=10.0, lr_critic=1e-4, lr_generator=1e-4,
-                  beta1=0.5, beta2=0.9, eval_every=5000, generator_batch_norm=False),
-    "text": dict(iters=200_000, batch_size=64, n_critic=1, lam=10.0, lr_critic=3e-4, lr_generator=1e-4,
-                 beta1=0.5, beta2=0.9, eval_every=2000, generator_batch_norm=True),
+    "toy": dict(iters=800, batch_size=256, n_critic=1, lam=10.0, optimizer="adam", lr_critic=1e-4, lr_generator=1e-4,
+                beta1=0.5, beta2=0.9, arch="mlp", eval_every=200, generator_batch_norm=False),
+    "blog": dict(iters=5000, batch_size=256, n_critic=10, lam=10.0, optimizer="rmsprop", lr_critic=5e-5,
+                 lr_generator=5e-5, beta1=0.5, beta2=0.9, arch="mlp-leaky", eval_every=500, generator_batch_norm=False),
+    "image": dict(iters=200_000, batch_size=64, n_critic=1, lam=10.0, optimizer="adam", lr_critic=1e-4,
+                  lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="dcgan", eval_every=5000, generator_batch_norm=False),
+    "text": dict(iters=500_000, batch_size=64, n_critic=1, lam=10.0, optimizer="adam", lr_critic=3e-4,
+                 lr_generator=1e-4, beta1=0.5, beta2=0.9, eval_every=2000, generator_batch_norm=True),
 }
+
+
+def critic_scores(critic, real, fake):
+    """f(real), f(fake) as (B,) vectors for a critic returning (B,), (B, 1), ...: one call on the joined batch
+    (half the kernel launches), two when the critic has batch norm (real and fake statistics must not mix)."""
+    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in critic.modules()):
+        return critic(real).reshape(len(real)), critic(fake).reshape(len(fake))
+    return critic(torch.cat([real, fake])).reshape(len(real) + len(fake)).split([len(real), len(fake)])
 
 
 def dragan_perturb(real, kind="original", c=10.0):
     """The points x_tilde near the real data where the penalty is taken (variants: see the module docstring)."""
     shape = (real.shape[0], *[1] * (real.dim() - 1))
-    if kind == "original":  # x_p = x + 0.5 std(x) U[0, 1), one std for the whole batch; x~ = x + alpha (x_p - x)
-        noisy = real + 0.5 * real.std() * torch.rand_like(real)
-        return real + torch.rand(shape, device=real.device) * (noisy - real)
+    if kind == "original":  # x_p = x + 0.5 std(x) U[0, 1), one population std (numpy's) for the whole batch
+        noisy = real + 0.5 * real.std(correction=0) * torch.rand_like(real)
+        return real + torch.rand(shape, device=real.device) * (noisy - real)  # x~ = x + alpha (x_p - x)
     if kind == "paper":  # x~ = x + delta, delta ~ N(0, c I)
         return real + math.sqrt(c) * torch.randn_like(real)
     if kind == "improved":  # x~ = x + 0.25 std_batch(x) N(0, 1), per coordinate: constant inputs stay put
@@ -87,9 +101,29 @@ def dragan_penalty(critic, points, k=1.0):
     return (grad.flatten(1).norm(dim=1) - k).pow(2).mean()
 
 
+def critic_loss(critic, real, fake, *, lam=10.0, k=1.0, perturb="original", c=10.0, objective="gan"):
+    """DRAGAN's critic loss: the GAN loss -E log sigmoid f(real) - E log(1 - sigmoid f(fake)) (objective "gan")
+    or the WGAN loss E f(fake) - E f(real) ("wgan"), + lam * penalty near the data. Returns (L, terms)."""
+    f_real, f_fake = critic_scores(critic, real, fake)
+    w_distance = f_real.mean() - f_fake.mean()
+    if objective == "gan":
+        adversarial = F.softplus(-f_real).mean() + F.softplus(f_fake).mean()  # -log s(f(x)) - log(1 - s(f(G(z))))
+    else:
+        adversarial = -w_distance
+    penalty = dragan_penalty(critic, dragan_perturb(real, perturb, c), k)
+    loss = adversarial + lam * penalty
+    return loss, {"w_distance": w_distance, "adversarial": adversarial, "penalty": penalty}
+
+
+def generator_loss(critic, real, fake, *, objective="gan"):
+    """Non-saturating -E log sigmoid f(G(z)) (gan) or -E f(G(z)) (wgan). (`real` unused: the shared signature.)"""
+    f_fake = critic(fake).reshape(len(fake))
+    loss = F.softplus(-f_fake).mean() if objective == "gan" else -f_fake.mean()
+    return loss, {"generator_loss": loss}
+
+
 def main(argv=None):
-    args = common.parse_args(Args, argv, DEFAULTS)
-    common.fill_defaults(args, DEFAULTS[common.data_kind(args.dataset)])
+    args = common.parse_args(Args, argv, DEFAULTS)  # command line > paper setting; --resume: the run's own
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("dragan", args)
     common.seed_everything(args.seed)
@@ -97,55 +131,45 @@ def main(argv=None):
 
     # ---- data, nets, optimisers
     data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank, args.image_size)
-    generator, critic, z_dim = common.make_nets(data, width=args.width, critic_norm=args.critic_norm,
+    generator, critic, z_dim = common.make_nets(data, width=args.width, critic_norm=args.critic_norm, arch=args.arch,
                                                 generator_batch_norm=args.generator_batch_norm, amp=args.amp)
     generator, critic = common.distribute(generator, device), common.distribute(critic, device)
     common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
-    opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
-    opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
+    opt_generator, opt_critic = common.make_optimizers(generator, critic, args)
     evaluate = common.Evaluator(data, run.dir, args.eval_samples, args.fid_weights, device, args.fid_stats)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data)
 
-    for step in common.progress(start, args.iters):
+    for step in run.steps(start):  # progress bar, Ctrl-C / SIGTERM
         # ---- critic: minimise the GAN (or WGAN) loss + lam * penalty near the data   (DRAGAN objective)
-        for _ in range(args.n_critic):
+        for _ in range(common.critic_steps(step, args)):
             real = data.next()
             with torch.no_grad():
                 fake = generator(torch.randn(args.batch_size, z_dim, device=device))
-            f_real, f_fake = common.critic_scores(critic, real, fake)  # one call when no batch norm
-            wasserstein = f_fake.mean() - f_real.mean()
-            if args.loss == "gan":  # -log sigmoid(f(real)) - log(1 - sigmoid(f(fake)))
-                adversarial = F.softplus(-f_real).mean() + F.softplus(f_fake).mean()
-            else:
-                adversarial = wasserstein
-            penalty = dragan_penalty(critic, dragan_perturb(real, args.perturb, args.c), args.k)
-            critic_loss = adversarial + args.lam * penalty
-            run.check_finite(step, critic_loss=critic_loss, penalty=penalty)
+            loss, terms = critic_loss(critic, real, fake, lam=args.lam, k=args.k, perturb=args.perturb, c=args.c,
+                                      objective=args.loss)
+            run.check_finite(step, critic_loss=loss, **terms)
             opt_critic.zero_grad(set_to_none=True)
-            critic_loss.backward()
+            loss.backward()
             opt_critic.step()
 
         # ---- generator: non-saturating -E log sigmoid f(G(z)) (gan) or -E f(G(z)) (wgan)
         critic.requires_grad_(False)
         fake = generator(torch.randn(args.batch_size, z_dim, device=device))
-        f_fake = critic(fake)
-        generator_loss = F.softplus(-f_fake).mean() if args.loss == "gan" else -f_fake.mean()
-        run.check_finite(step, generator_loss=generator_loss)
+        loss, _ = generator_loss(critic, real, fake, objective=args.loss)
+        run.check_finite(step, generator_loss=loss)
         opt_generator.zero_grad(set_to_none=True)
-        generator_loss.backward()
+        loss.backward()
         opt_generator.step()
         critic.requires_grad_(True)
 
-        # ---- plumbing: evaluation + samples + checkpoint, Ctrl-C
+        # ---- evaluation + samples + checkpoint
         done = step + 1
-        stop = run.stop_requested  # read once: one all-reduce under torchrun, and no signal between two reads
-        if done % args.eval_every == 0 or done == args.iters or stop:
-            run.log_metrics(done, {"wasserstein": round(-wasserstein.item(), 5), **evaluate(generator, critic, z_dim, done)})
+        if run.checkpoint_due(done):
+            run.log_metrics(done, {"w_distance": round(terms["w_distance"].item(), 5),
+                                   **evaluate(generator, critic, z_dim, done)})
             run.save(done, generator=generator, critic=critic, opt_generator=opt_generator,
                      opt_critic=opt_critic, data=data)
-        if stop:
-            break
     return run.dir
 
 

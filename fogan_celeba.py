@@ -32,6 +32,7 @@ class Args:
     lr_generator: Optional[float] = arg(None, "Adam learning rate of the generator")
     beta1: Optional[float] = arg(None, "Adam beta1")
     beta2: Optional[float] = arg(None, "Adam beta2")
+    arch: str = arg("dcgan", "dcgan: FOGAN's 5x5 DCGAN (DCGAN_FID_batched); dcgan-pytorch: the PyTorch example's 4x4", choices=("dcgan", "dcgan-pytorch"))
     width: Optional[int] = arg(None, "DCGAN base channels")
     z_dim: Optional[int] = arg(None, "noise dimension, N(0, 1)")
     critic_norm: str = arg("none", "normalisation in the critic (the paper: none)", choices=("none", "layer", "batch"))
@@ -45,7 +46,7 @@ class Args:
     amp: str = arg("none", "bf16: nets in bfloat16 autocast (scores, norms, losses in float32)", choices=("none", "bf16"))
     runs_dir: str = arg("runs", "where run folders go")
     run_name: Optional[str] = arg(None, "run folder name (default: script__dataset__seed__time)")
-    resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt")
+    resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt (with its own settings)")
 
 
 # The paper's settings (FOGAN code, CelebA): ~256k iterations = 81 epochs of 202,599 images at batch 64.
@@ -65,21 +66,31 @@ def perturb_fake(real, fake, max_alpha=0.01):
 def first_order_target(real, fake_perturbed, f_real, f_fake):
     """t_i = || mean_j (x_j - x'_i)(f(x_j) - f(x'_i)) / (||x_j - x'_i|| + 1e-6)^3 || / mean_j 1/(||x_j - x'_i|| + 1e-6),
     j over all real samples of the batch: the gradient norm of the optimal critic at x'_i
-    (FOGAN Sec. 6: the gradient that makes Eq. 5 hold).
-    A constant target (no gradient), vectorised with cdist: O(B^2 d)."""
+    (FOGAN Sec. 6: the gradient that makes Eq. 5 hold). A constant target (no gradient).
+    Differences first, then norms, as the original's map_fn: a generated sample that nearly copies a real one
+    keeps its tiny distance exact (||a||^2 + ||b||^2 - 2ab, as cdist computes, loses it in float32).
+    Rows of i in chunks: O(B^2 d) work, O(chunk B d) memory."""
     x, xp = real.flatten(1), fake_perturbed.flatten(1)
-    distance = torch.cdist(xp, x) + 1e-6                                   # (i, j)
-    weight = (f_real[None, :] - f_fake[:, None]) / distance ** 3          # (f(x_j) - f(x'_i)) / d_ij^3
-    direction = weight @ x / len(x) - weight.mean(1, keepdim=True) * xp    # mean_j w_ij (x_j - x'_i)
-    return (direction.norm(dim=1) / (1 / distance).mean(1)).clamp(min=0)
+    f_real, f_fake = f_real.reshape(len(x)), f_fake.reshape(len(xp))
+    chunk = max(1, 2 ** 24 // (len(x) * x.shape[1]))
+    targets = []
+    for i in range(0, len(xp), chunk):
+        difference = x[None, :, :] - xp[i:i + chunk, None, :]                     # (i, j, d): x_j - x'_i
+        distance = difference.norm(dim=2) + 1e-6                                  # ||x_j - x'_i|| + 1e-6
+        weight = (f_real[None, :] - f_fake[i:i + chunk, None]) / distance ** 3    # (f(x_j) - f(x'_i)) / d_ij^3
+        numerator = (weight[:, :, None] * difference).mean(1).norm(dim=1)         # || mean_j w_ij (x_j - x'_i) ||
+        targets.append(numerator / (1 / distance).mean(1))                        # / mean_j 1 / d_ij
+    return torch.cat(targets)
 
 
-def fogan_critic_loss(critic, real, fake_perturbed, lam, mu):
-    """The loss the critic minimises (FOGAN Sec. 6, the First Order Penalized Wasserstein Divergence).
-    Returns (loss, its terms for logging)."""
-    fake_perturbed = fake_perturbed.detach().requires_grad_(True)
-    f_real, f_fake = critic(real), critic(fake_perturbed)  # two calls: grad f(x') then backprops through x' only
-    wasserstein = f_fake.mean() - f_real.mean()                                         # E f(x') - E f(x)
+def critic_loss(critic, real, fake, *, lam=0.5, mu=1.0, max_alpha=0.01):
+    """The loss the critic minimises (FOGAN Sec. 6, the First Order Penalized Wasserstein Divergence), on
+    x' = a x + (1 - a) G(z) (perturbed here):
+    L = E f(x') - E f(x) + lam E (f(x) - f(x'))^2 / ||x - x'|| + mu E (||grad f(x')|| - t)^2. Returns (L, terms)."""
+    fake_perturbed = perturb_fake(real, fake.detach(), max_alpha).requires_grad_(True)
+    n = len(real)
+    f_real, f_fake = critic(real).reshape(n), critic(fake_perturbed).reshape(n)  # two calls: grad f(x') stays on x'
+    w_distance = f_real.mean() - f_fake.mean()                                          # E f(x) - E f(x')
     with torch.no_grad():
         distance = (real - fake_perturbed).flatten(1).norm(dim=1)
         close = distance < 1e-8                                                         # x' == x: no quotient
@@ -88,13 +99,18 @@ def fogan_critic_loss(critic, real, fake_perturbed, lam, mu):
     (grad,) = torch.autograd.grad(f_fake.sum(), fake_perturbed, create_graph=True)
     target = first_order_target(real, fake_perturbed, f_real.detach(), f_fake.detach())
     first_order = (grad.flatten(1).norm(dim=1) - target).pow(2).mean()                  # (||grad f(x')|| - t)^2
-    loss = wasserstein + lam * lipschitz + mu * first_order
-    return loss, {"wasserstein": wasserstein, "lipschitz": lipschitz, "first_order": first_order}
+    loss = -w_distance + lam * lipschitz + mu * first_order
+    return loss, {"w_distance": w_distance, "lipschitz": lipschitz, "first_order": first_order}
+
+
+def generator_loss(critic, real, fake, *, max_alpha=0.01):
+    """L_G = -E f(x'), x' = a x + (1 - a) G(z): the generator is trained through P' (FOGAN Sec. 6)."""
+    loss = -critic(perturb_fake(real, fake, max_alpha)).reshape(len(fake)).mean()
+    return loss, {"generator_loss": loss}
 
 
 def main(argv=None):
-    args = common.parse_args(Args, argv, DEFAULTS)
-    common.fill_defaults(args, DEFAULTS)
+    args = common.parse_args(Args, argv, DEFAULTS)  # command line > paper setting; --resume: the run's own
     if args.dataset == "celeba" and not args.data_root and not args.resume:
         print("celeba: no --data-root given; put CelebA's aligned images (img_align_celeba/*.jpg) in a folder and pass "
               "--data-root FOLDER. Training on the embedded 8x8 digits, resized, instead.")
@@ -107,50 +123,44 @@ def main(argv=None):
     # ---- data, nets, optimisers
     data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank, args.image_size)
     generator, critic, z_dim = common.make_nets(data, z_dim=args.z_dim, width=args.width, critic_norm=args.critic_norm,
-                                                amp=args.amp)
+                                                arch=args.arch, amp=args.amp)
     generator, critic = common.distribute(generator, device), common.distribute(critic, device)
     common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
-    opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
-    opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
+    opt_generator, opt_critic = common.make_optimizers(generator, critic, args)
     evaluate = common.Evaluator(data, run.dir, args.eval_samples, args.fid_weights, device, args.fid_stats)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data)
 
-    for step in common.progress(start, args.iters):
+    for step in run.steps(start):  # progress bar, Ctrl-C / SIGTERM
         # ---- critic: minimise the First Order Penalized Wasserstein Divergence   (FOGAN Sec. 6)
         for _ in range(args.n_critic):
             real = data.next()
             with torch.no_grad():
                 fake = generator(torch.randn(args.batch_size, z_dim, device=device))
-            critic_loss, terms = fogan_critic_loss(critic, real, perturb_fake(real, fake, args.max_alpha),
-                                                   args.lam, args.mu)
-            run.check_finite(step, critic_loss=critic_loss, lipschitz=terms["lipschitz"],
-                             first_order=terms["first_order"])
+            loss, terms = critic_loss(critic, real, fake, lam=args.lam, mu=args.mu, max_alpha=args.max_alpha)
+            run.check_finite(step, critic_loss=loss, **terms)
             opt_critic.zero_grad(set_to_none=True)
-            critic_loss.backward()
+            loss.backward()
             opt_critic.step()
 
         # ---- generator: minimise -E f(x') on a fresh batch, x' = a x + (1 - a) G(z)   (FOGAN Sec. 6: updates through P')
         critic.requires_grad_(False)
         real = data.next()
         fake = generator(torch.randn(args.batch_size, z_dim, device=device))
-        generator_loss = -critic(perturb_fake(real, fake, args.max_alpha)).mean()
-        run.check_finite(step, generator_loss=generator_loss)
+        loss, _ = generator_loss(critic, real, fake, max_alpha=args.max_alpha)
+        run.check_finite(step, generator_loss=loss)
         opt_generator.zero_grad(set_to_none=True)
-        generator_loss.backward()
+        loss.backward()
         opt_generator.step()
         critic.requires_grad_(True)
 
-        # ---- plumbing: evaluation + samples + checkpoint, Ctrl-C
+        # ---- evaluation + samples + checkpoint
         done = step + 1
-        stop = run.stop_requested  # read once: one all-reduce under torchrun, and no signal between two reads
-        if done % args.eval_every == 0 or done == args.iters or stop:
-            run.log_metrics(done, {"wasserstein": round(-terms["wasserstein"].item(), 5),
+        if run.checkpoint_due(done):
+            run.log_metrics(done, {"w_distance": round(terms["w_distance"].item(), 5),
                                    **evaluate(generator, critic, z_dim, done)})
             run.save(done, generator=generator, critic=critic, opt_generator=opt_generator,
                      opt_critic=opt_critic, data=data)
-        if stop:
-            break
     return run.dir
 
 

@@ -5,8 +5,8 @@ The critic minimises the First Order Penalized Wasserstein Divergence: a Wassers
 Lipschitz quotient between each real sample and its perturbed generated partner, and a first-order term that
 pulls ||grad f(x')|| to the target t_i the optimal critic would have. The generator sees x' = a x + (1 - a) G(z).
 
-    python fogan_text.py --iters 100000 --data-root 1-billion-word-language-modeling-benchmark-r13output
-    python fogan_text.py --width 128 --iters 2000          # embedded corpus, CPU, minutes
+    python fogan_text.py --data-root 1-billion-word-language-modeling-benchmark-r13output   # the paper: 500k iterations
+    python fogan_text.py --width 64 --iters 2000            # embedded corpus, CPU, minutes
     python wgangp.py --dataset text ...                     # the paper's WGAN-GP baseline, same nets/optimisers
 """
 import dataclasses
@@ -33,7 +33,7 @@ class Args:
     beta1: Optional[float] = arg(None, "Adam beta1")
     beta2: Optional[float] = arg(None, "Adam beta2")
     width: Optional[int] = arg(None, "channels of the 1D-CNN ResNets")
-    generator_batch_norm: Optional[bool] = arg(None, "batch norm in the generator's residual blocks")
+    generator_batch_norm: Optional[bool] = arg(None, "FOGAN's --batch_norm_g: offset-only batch norm on the noise, the input layer and in every residual block")
     eval_every: Optional[int] = arg(None, "evaluate (n-gram JSD), write samples and a checkpoint every N iterations")
     eval_samples: Optional[int] = arg(None, "argmax samples per JSD evaluation (6400 on 1B Word)")
     seed: int = arg(1, "seed of python, numpy and torch")
@@ -41,11 +41,11 @@ class Args:
     amp: str = arg("none", "bf16: nets in bfloat16 autocast (scores, norms, losses in float32)", choices=("none", "bf16"))
     runs_dir: str = arg("runs", "where run folders go")
     run_name: Optional[str] = arg(None, "run folder name (default: script__dataset__seed__time)")
-    resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt")
+    resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt (with its own settings)")
 
 
-# The paper's settings (FOGAN code, One Billion Word).
-DEFAULTS = dict(iters=100_000, batch_size=64, n_critic=1, lam=0.1, mu=1.0, max_alpha=0.01, lr_critic=3e-4,
+# The paper's settings (FOGAN code, WGAN_GP/run_fogan.sh: One Billion Word, 500k iterations, --batch_norm_g).
+DEFAULTS = dict(iters=500_000, batch_size=64, n_critic=1, lam=0.1, mu=1.0, max_alpha=0.01, lr_critic=3e-4,
                 lr_generator=1e-4, beta1=0.5, beta2=0.9, width=512, generator_batch_norm=True, eval_every=2000)
 
 
@@ -60,21 +60,31 @@ def perturb_fake(real, fake, max_alpha=0.01):
 def first_order_target(real, fake_perturbed, f_real, f_fake):
     """t_i = || mean_j (x_j - x'_i)(f(x_j) - f(x'_i)) / (||x_j - x'_i|| + 1e-6)^3 || / mean_j 1/(||x_j - x'_i|| + 1e-6),
     j over all real samples of the batch: the gradient norm of the optimal critic at x'_i
-    (FOGAN Sec. 6: the gradient that makes Eq. 5 hold).
-    A constant target (no gradient), vectorised with cdist: O(B^2 d)."""
+    (FOGAN Sec. 6: the gradient that makes Eq. 5 hold). A constant target (no gradient).
+    Differences first, then norms, as the original's map_fn: a generated sample that nearly copies a real one
+    keeps its tiny distance exact (||a||^2 + ||b||^2 - 2ab, as cdist computes, loses it in float32).
+    Rows of i in chunks: O(B^2 d) work, O(chunk B d) memory."""
     x, xp = real.flatten(1), fake_perturbed.flatten(1)
-    distance = torch.cdist(xp, x) + 1e-6                                   # (i, j)
-    weight = (f_real[None, :] - f_fake[:, None]) / distance ** 3          # (f(x_j) - f(x'_i)) / d_ij^3
-    direction = weight @ x / len(x) - weight.mean(1, keepdim=True) * xp    # mean_j w_ij (x_j - x'_i)
-    return (direction.norm(dim=1) / (1 / distance).mean(1)).clamp(min=0)
+    f_real, f_fake = f_real.reshape(len(x)), f_fake.reshape(len(xp))
+    chunk = max(1, 2 ** 24 // (len(x) * x.shape[1]))
+    targets = []
+    for i in range(0, len(xp), chunk):
+        difference = x[None, :, :] - xp[i:i + chunk, None, :]                     # (i, j, d): x_j - x'_i
+        distance = difference.norm(dim=2) + 1e-6                                  # ||x_j - x'_i|| + 1e-6
+        weight = (f_real[None, :] - f_fake[i:i + chunk, None]) / distance ** 3    # (f(x_j) - f(x'_i)) / d_ij^3
+        numerator = (weight[:, :, None] * difference).mean(1).norm(dim=1)         # || mean_j w_ij (x_j - x'_i) ||
+        targets.append(numerator / (1 / distance).mean(1))                        # / mean_j 1 / d_ij
+    return torch.cat(targets)
 
 
-def fogan_critic_loss(critic, real, fake_perturbed, lam, mu):
-    """The loss the critic minimises (FOGAN Sec. 6, the First Order Penalized Wasserstein Divergence).
-    Returns (loss, its terms for logging)."""
-    fake_perturbed = fake_perturbed.detach().requires_grad_(True)
-    f_real, f_fake = critic(real), critic(fake_perturbed)  # two calls: grad f(x') then backprops through x' only
-    wasserstein = f_fake.mean() - f_real.mean()                                         # E f(x') - E f(x)
+def critic_loss(critic, real, fake, *, lam=0.1, mu=1.0, max_alpha=0.01):
+    """The loss the critic minimises (FOGAN Sec. 6, the First Order Penalized Wasserstein Divergence), on
+    x' = a x + (1 - a) G(z) (perturbed here):
+    L = E f(x') - E f(x) + lam E (f(x) - f(x'))^2 / ||x - x'|| + mu E (||grad f(x')|| - t)^2. Returns (L, terms)."""
+    fake_perturbed = perturb_fake(real, fake.detach(), max_alpha).requires_grad_(True)
+    n = len(real)
+    f_real, f_fake = critic(real).reshape(n), critic(fake_perturbed).reshape(n)  # two calls: grad f(x') stays on x'
+    w_distance = f_real.mean() - f_fake.mean()                                          # E f(x) - E f(x')
     with torch.no_grad():
         distance = (real - fake_perturbed).flatten(1).norm(dim=1)
         close = distance < 1e-8                                                         # x' == x: no quotient
@@ -83,13 +93,18 @@ def fogan_critic_loss(critic, real, fake_perturbed, lam, mu):
     (grad,) = torch.autograd.grad(f_fake.sum(), fake_perturbed, create_graph=True)
     target = first_order_target(real, fake_perturbed, f_real.detach(), f_fake.detach())
     first_order = (grad.flatten(1).norm(dim=1) - target).pow(2).mean()                  # (||grad f(x')|| - t)^2
-    loss = wasserstein + lam * lipschitz + mu * first_order
-    return loss, {"wasserstein": wasserstein, "lipschitz": lipschitz, "first_order": first_order}
+    loss = -w_distance + lam * lipschitz + mu * first_order
+    return loss, {"w_distance": w_distance, "lipschitz": lipschitz, "first_order": first_order}
+
+
+def generator_loss(critic, real, fake, *, max_alpha=0.01):
+    """L_G = -E f(x'), x' = a x + (1 - a) G(z): the generator is trained through P' (FOGAN Sec. 6)."""
+    loss = -critic(perturb_fake(real, fake, max_alpha)).reshape(len(fake)).mean()
+    return loss, {"generator_loss": loss}
 
 
 def main(argv=None):
-    args = common.parse_args(Args, argv, DEFAULTS)
-    common.fill_defaults(args, DEFAULTS)
+    args = common.parse_args(Args, argv, DEFAULTS)  # command line > paper setting; --resume: the run's own
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("fogan_text", args)
     common.seed_everything(args.seed)
@@ -101,47 +116,41 @@ def main(argv=None):
                                                 amp=args.amp)
     generator, critic = common.distribute(generator, device), common.distribute(critic, device)
     common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
-    opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
-    opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
+    opt_generator, opt_critic = common.make_optimizers(generator, critic, args)
     evaluate = common.Evaluator(data, run.dir, args.eval_samples, None, device)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data)
 
-    for step in common.progress(start, args.iters):
+    for step in run.steps(start):  # progress bar, Ctrl-C / SIGTERM
         # ---- critic: minimise the First Order Penalized Wasserstein Divergence   (FOGAN Sec. 6)
         for _ in range(args.n_critic):
             real = data.next()
             with torch.no_grad():
                 fake = generator(torch.randn(args.batch_size, z_dim, device=device))
-            critic_loss, terms = fogan_critic_loss(critic, real, perturb_fake(real, fake, args.max_alpha),
-                                                   args.lam, args.mu)
-            run.check_finite(step, critic_loss=critic_loss, lipschitz=terms["lipschitz"],
-                             first_order=terms["first_order"])
+            loss, terms = critic_loss(critic, real, fake, lam=args.lam, mu=args.mu, max_alpha=args.max_alpha)
+            run.check_finite(step, critic_loss=loss, **terms)
             opt_critic.zero_grad(set_to_none=True)
-            critic_loss.backward()
+            loss.backward()
             opt_critic.step()
 
         # ---- generator: minimise -E f(x') on a fresh batch, x' = a x + (1 - a) G(z)   (FOGAN Sec. 6: updates through P')
         critic.requires_grad_(False)
         real = data.next()
         fake = generator(torch.randn(args.batch_size, z_dim, device=device))
-        generator_loss = -critic(perturb_fake(real, fake, args.max_alpha)).mean()
-        run.check_finite(step, generator_loss=generator_loss)
+        loss, _ = generator_loss(critic, real, fake, max_alpha=args.max_alpha)
+        run.check_finite(step, generator_loss=loss)
         opt_generator.zero_grad(set_to_none=True)
-        generator_loss.backward()
+        loss.backward()
         opt_generator.step()
         critic.requires_grad_(True)
 
-        # ---- plumbing: evaluation + samples + checkpoint, Ctrl-C
+        # ---- evaluation + samples + checkpoint
         done = step + 1
-        stop = run.stop_requested  # read once: one all-reduce under torchrun, and no signal between two reads
-        if done % args.eval_every == 0 or done == args.iters or stop:
-            run.log_metrics(done, {"wasserstein": round(-terms["wasserstein"].item(), 5),
+        if run.checkpoint_due(done):
+            run.log_metrics(done, {"w_distance": round(terms["w_distance"].item(), 5),
                                    **evaluate(generator, critic, z_dim, done)})
             run.save(done, generator=generator, critic=critic, opt_generator=opt_generator,
                      opt_critic=opt_critic, data=data)
-        if stop:
-            break
     return run.dir
 
 

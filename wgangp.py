@@ -4,9 +4,10 @@ The critic's 1-Lipschitz constraint is enforced softly on random interpolates be
 samples; `--one-sided` penalises only slopes above 1 (Petzka et al.'s WGAN-LP, "one-sided GP").
 
     python wgangp.py                                     # swiss roll on CPU, ~2 min, picture in runs/
-    python wgangp.py --dataset 25gaussians --lam 10 --one-sided
+    python wgangp.py --dataset 25gaussians --schedule blog --one-sided      # the Lernapparat notebook's setting
     python wgangp.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output
-    python wgangp.py --dataset celeba --data-root img_align_celeba       # or mnist / cifar10 --data-root ROOT
+    python wgangp.py --dataset celeba --data-root img_align_celeba --arch resnet --n-critic 1 \\
+        --lr-critic 3e-4 --lr-generator 1e-4 --beta1 0 --iters 100000      # FOGAN's CelebA baseline (TTUR)
 """
 import dataclasses
 from typing import Optional
@@ -22,18 +23,21 @@ from common import arg
 class Args:
     dataset: str = arg("swissroll", "data to learn", choices=common.DATASETS)
     data_root: Optional[str] = arg(None, "real data: CelebA / image folder, MNIST or CIFAR-10 root, One Billion Word folder")
+    schedule: str = arg("paper", "paper: the settings below; blog: the Lernapparat notebook's toy setting", choices=("paper", "blog"))
     iters: Optional[int] = arg(None, "generator iterations")
     batch_size: Optional[int] = arg(None, "batch size")
     n_critic: Optional[int] = arg(None, "critic steps per generator step")
     lam: Optional[float] = arg(None, "gradient penalty weight lambda")
     one_sided: bool = arg(False, "one-sided penalty relu(||grad|| - 1)^2 (WGAN-LP) instead of (||grad|| - 1)^2")
-    lr_critic: Optional[float] = arg(None, "Adam learning rate of the critic")
-    lr_generator: Optional[float] = arg(None, "Adam learning rate of the generator")
+    optimizer: Optional[str] = arg(None, "adam (every paper) or rmsprop (the notebook)", choices=("adam", "rmsprop"))
+    lr_critic: Optional[float] = arg(None, "learning rate of the critic")
+    lr_generator: Optional[float] = arg(None, "learning rate of the generator")
     beta1: Optional[float] = arg(None, "Adam beta1")
     beta2: Optional[float] = arg(None, "Adam beta2")
-    width: Optional[int] = arg(None, "net width (MLP units, DCGAN base channels, text ResNet channels)")
+    arch: Optional[str] = arg(None, "nets: toys mlp | mlp-leaky; 32/64 px images dcgan | dcgan-pytorch | resnet", choices=common.ARCHS)
+    width: Optional[int] = arg(None, "net width (MLP units, DCGAN/ResNet base channels, text ResNet channels)")
     critic_norm: str = arg("none", "normalisation in the DCGAN critic", choices=("none", "layer", "batch"))
-    generator_batch_norm: Optional[bool] = arg(None, "batch norm in the text generator's residual blocks")
+    generator_batch_norm: Optional[bool] = arg(None, "batch norm in the text generator (FOGAN/TTUR's --batch_norm_g)")
     image_size: Optional[int] = arg(None, "image side (64 DCGAN, 32 DCGAN, 28 MNIST nets); default per dataset")
     eval_every: Optional[int] = arg(None, "evaluate, write samples and a checkpoint every N iterations")
     eval_samples: Optional[int] = arg(None, "samples per evaluation (toy 1000, text 6400, images 10000)")
@@ -44,18 +48,30 @@ class Args:
     amp: str = arg("none", "bf16: nets in bfloat16 autocast (scores, norms, losses in float32)", choices=("none", "bf16"))
     runs_dir: str = arg("runs", "where run folders go")
     run_name: Optional[str] = arg(None, "run folder name (default: script__dataset__seed__time)")
-    resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt")
+    resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt (with its own settings)")
 
 
-# Paper settings per data kind (WGAN-GP reference code; text: the TTUR/FOGAN baseline, see README).
+# Paper settings per data kind: gan_toy.py, gan_64x64.py / gan_mnist.py, and for text FOGAN's WGAN-GP baseline
+# (WGAN_GP/run_ttur.sh: 500k iterations, one critic step, lr 3e-4 / 1e-4, --batch_norm_g). "blog": the
+# Lernapparat notebook (RMSprop 5e-5, 10 critic steps, LeakyReLU MLPs, 5000 generator iterations, lambda 10).
 DEFAULTS = {
-    "toy": dict(iters=800, batch_size=256, n_critic=5, lam=0.1, lr_critic=1e-4, lr_generator=1e-4,
-                beta1=0.5, beta2=0.9, eval_every=200, generator_batch_norm=False),
-    "image": dict(iters=200_000, batch_size=64, n_critic=5, lam=10.0, lr_critic=1e-4, lr_generator=1e-4,
-                  beta1=0.5, beta2=0.9, eval_every=5000, generator_batch_norm=False),
-    "text": dict(iters=200_000, batch_size=64, n_critic=1, lam=10.0, lr_critic=3e-4, lr_generator=1e-4,
-                 beta1=0.5, beta2=0.9, eval_every=2000, generator_batch_norm=True),
+    "toy": dict(iters=800, batch_size=256, n_critic=5, lam=0.1, optimizer="adam", lr_critic=1e-4, lr_generator=1e-4,
+                beta1=0.5, beta2=0.9, arch="mlp", eval_every=200, generator_batch_norm=False),
+    "blog": dict(iters=5000, batch_size=256, n_critic=10, lam=10.0, optimizer="rmsprop", lr_critic=5e-5,
+                 lr_generator=5e-5, beta1=0.5, beta2=0.9, arch="mlp-leaky", eval_every=500, generator_batch_norm=False),
+    "image": dict(iters=200_000, batch_size=64, n_critic=5, lam=10.0, optimizer="adam", lr_critic=1e-4,
+                  lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="dcgan", eval_every=5000, generator_batch_norm=False),
+    "text": dict(iters=500_000, batch_size=64, n_critic=1, lam=10.0, optimizer="adam", lr_critic=3e-4,
+                 lr_generator=1e-4, beta1=0.5, beta2=0.9, eval_every=2000, generator_batch_norm=True),
 }
+
+
+def critic_scores(critic, real, fake):
+    """f(real), f(fake) as (B,) vectors for a critic returning (B,), (B, 1), ...: one call on the joined batch
+    (half the kernel launches), two when the critic has batch norm (real and fake statistics must not mix)."""
+    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in critic.modules()):
+        return critic(real).reshape(len(real)), critic(fake).reshape(len(fake))
+    return critic(torch.cat([real, fake])).reshape(len(real) + len(fake)).split([len(real), len(fake)])
 
 
 def gradient_penalty(critic, real, fake, one_sided=False):
@@ -68,9 +84,24 @@ def gradient_penalty(critic, real, fake, one_sided=False):
     return (F.relu(slope - 1) if one_sided else slope - 1).pow(2).mean()
 
 
+def critic_loss(critic, real, fake, *, lam=10.0, one_sided=False):
+    """WGAN-GP eq. 3: L = E f(fake) - E f(real) + lam * penalty. Returns (L, terms); terms["w_distance"] is the
+    critic's estimate E f(real) - E f(fake) of the Wasserstein distance."""
+    f_real, f_fake = critic_scores(critic, real, fake)
+    w_distance = f_real.mean() - f_fake.mean()
+    penalty = gradient_penalty(critic, real, fake, one_sided)
+    loss = -w_distance + lam * penalty
+    return loss, {"w_distance": w_distance, "penalty": penalty}
+
+
+def generator_loss(critic, real, fake):
+    """WGAN-GP Algorithm 1, line 12: L_G = -E f(G(z)). (`real` is unused; every method file has this signature.)"""
+    loss = -critic(fake).reshape(len(fake)).mean()
+    return loss, {"generator_loss": loss}
+
+
 def main(argv=None):
-    args = common.parse_args(Args, argv, DEFAULTS)
-    common.fill_defaults(args, DEFAULTS[common.data_kind(args.dataset)])
+    args = common.parse_args(Args, argv, DEFAULTS)  # command line > paper setting; --resume: the run's own
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("wgangp", args)
     common.seed_everything(args.seed)
@@ -78,50 +109,44 @@ def main(argv=None):
 
     # ---- data, nets, optimisers
     data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank, args.image_size)
-    generator, critic, z_dim = common.make_nets(data, width=args.width, critic_norm=args.critic_norm,
+    generator, critic, z_dim = common.make_nets(data, width=args.width, critic_norm=args.critic_norm, arch=args.arch,
                                                 generator_batch_norm=args.generator_batch_norm, amp=args.amp)
     generator, critic = common.distribute(generator, device), common.distribute(critic, device)
     common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
-    opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
-    opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
+    opt_generator, opt_critic = common.make_optimizers(generator, critic, args)
     evaluate = common.Evaluator(data, run.dir, args.eval_samples, args.fid_weights, device, args.fid_stats)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data)
 
-    for step in common.progress(start, args.iters):
+    for step in run.steps(start):  # progress bar, Ctrl-C / SIGTERM
         # ---- critic: minimise E f(fake) - E f(real) + lam * penalty   (WGAN-GP eq. 3)
-        for _ in range(args.n_critic):
+        for _ in range(common.critic_steps(step, args)):
             real = data.next()
             with torch.no_grad():
                 fake = generator(torch.randn(args.batch_size, z_dim, device=device))
-            f_real, f_fake = common.critic_scores(critic, real, fake)  # one call when no batch norm
-            wasserstein = f_fake.mean() - f_real.mean()
-            penalty = gradient_penalty(critic, real, fake, args.one_sided)
-            critic_loss = wasserstein + args.lam * penalty
-            run.check_finite(step, critic_loss=critic_loss, penalty=penalty)
+            loss, terms = critic_loss(critic, real, fake, lam=args.lam, one_sided=args.one_sided)
+            run.check_finite(step, critic_loss=loss, **terms)
             opt_critic.zero_grad(set_to_none=True)
-            critic_loss.backward()
+            loss.backward()
             opt_critic.step()
 
         # ---- generator: minimise -E f(G(z))   (WGAN-GP Algorithm 1, lines 11-12)
         critic.requires_grad_(False)
         fake = generator(torch.randn(args.batch_size, z_dim, device=device))
-        generator_loss = -critic(fake).mean()
-        run.check_finite(step, generator_loss=generator_loss)
+        loss, _ = generator_loss(critic, real, fake)
+        run.check_finite(step, generator_loss=loss)
         opt_generator.zero_grad(set_to_none=True)
-        generator_loss.backward()
+        loss.backward()
         opt_generator.step()
         critic.requires_grad_(True)
 
-        # ---- plumbing: evaluation + samples + checkpoint, Ctrl-C
+        # ---- evaluation + samples + checkpoint
         done = step + 1
-        stop = run.stop_requested  # read once: one all-reduce under torchrun, and no signal between two reads
-        if done % args.eval_every == 0 or done == args.iters or stop:
-            run.log_metrics(done, {"wasserstein": round(-wasserstein.item(), 5), **evaluate(generator, critic, z_dim, done)})
+        if run.checkpoint_due(done):
+            run.log_metrics(done, {"w_distance": round(terms["w_distance"].item(), 5),
+                                   **evaluate(generator, critic, z_dim, done)})
             run.save(done, generator=generator, critic=critic, opt_generator=opt_generator,
                      opt_critic=opt_critic, data=data)
-        if stop:
-            break
     return run.dir
 
 

@@ -40,7 +40,7 @@ def test_two_ranks_end_with_identical_weights(tmp_path, script, flags):
     mp.spawn(_worker, args=(2, free_port(), str(tmp_path), script, flags), nprocs=2, join=True)
     rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
     for net in ("generator", "critic"):
-        weights = [k for k in rank0[net] if not any(b in k for b in ("running_", "num_batches_tracked"))]
+        weights = [k for k in rank0[net] if not any(b in k for b in ("running_", "moving_", "num_batches_tracked"))]
         assert weights
         for key in weights:  # batch-norm running statistics are per rank; DDP broadcasts rank 0's each forward
             assert torch.equal(rank0[net][key], rank1[net][key]), f"{net}.{key} differs between ranks"

@@ -16,7 +16,7 @@ import fogan_text
 import slogan
 import wgangp
 import advas
-from test_foundation import write_billion_word
+from helpers import write_billion_word
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

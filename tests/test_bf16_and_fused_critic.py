@@ -57,7 +57,7 @@ def test_gradient_penalty_under_bf16_is_the_norm_of_the_bf16_gradient(one_sided)
 
 @pytest.mark.parametrize("dataset,width", [("digits", 8), ("swissroll", 32)])
 def test_bf16_penalty_and_its_critic_gradient_follow_float32(dataset, width):
-    """On the real nets: the penalty within 1% of float32, its gradient on the critic's weights pointing the
+    """On the real nets: the penalty within 2% of float32, its gradient on the critic's weights pointing the
     same way (cosine > 0.995)."""
     data = common.make_data(dataset, None, 32, torch.device("cpu"), 0, 28 if dataset == "digits" else None)
     torch.manual_seed(0)
@@ -72,7 +72,8 @@ def test_bf16_penalty_and_its_critic_gradient_follow_float32(dataset, width):
         grads = torch.autograd.grad(penalty, list(critic.parameters()), allow_unused=True)  # not the last bias
         results[amp] = penalty.item(), torch.cat([g.flatten() for g in grads if g is not None])
     (p32, g32), (p16, g16) = results[False], results[True]
-    assert abs(p16 - p32) < 0.01 * p32
+    # the penalty (s - 1)^2 magnifies the slope's bfloat16 error by 2 s / |s - 1| (about 4 at these slopes)
+    assert abs(p16 - p32) < 0.02 * p32
     assert torch.nn.functional.cosine_similarity(g16, g32, dim=0) > 0.995
 
 
