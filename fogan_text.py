@@ -72,7 +72,7 @@ def first_order_target(real, fake_perturbed, f_real, f_fake):
         difference = x[None, :, :] - xp[i:i + chunk, None, :]                     # (i, j, d): x_j - x'_i
         distance = difference.norm(dim=2) + 1e-6                                  # ||x_j - x'_i|| + 1e-6
         weight = (f_real[None, :] - f_fake[i:i + chunk, None]) / distance ** 3    # (f(x_j) - f(x'_i)) / d_ij^3
-        numerator = (weight[:, :, None] * difference).mean(1).norm(dim=1)         # || mean_j w_ij (x_j - x'_i) ||
+        numerator = torch.einsum("ij,ijd->id", weight, difference).norm(dim=1) / len(x)  # ||mean_j w_ij (x_j - x'_i)||
         targets.append(numerator / (1 / distance).mean(1))                        # / mean_j 1 / d_ij
     return torch.cat(targets)
 

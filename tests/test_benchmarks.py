@@ -1,0 +1,22 @@
+"""The one-shot GPU check runs its code paths on the CPU (--smoke) and prints every table row."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+import gpu_check  # noqa: E402
+
+
+def test_gpu_check_smoke_prints_every_row(capsys):
+    gpu_check.main(["--smoke"])
+    out = capsys.readouterr().out
+    rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| ") and "---" not in line]
+    labels = {(r[0].strip(), r[1].strip()) for r in rows}
+    for kind, methods in gpu_check.step_time.METHODS.items():
+        assert (kind, "floor (critic fwd+bwd)") in labels
+        for label, module, extra in methods:
+            n_critic = gpu_check.step_time.n_critic_of(module, kind, extra)
+            assert (kind, f"{label} ({n_critic} critic)") in labels
+    pair = [r for r in rows if r[0].strip() in ("fogan_text", "wgangp --dataset text")]
+    assert {r[0].strip() for r in pair} == {"fogan_text", "wgangp --dataset text"}
+    assert all(0 <= float(r[3]) <= 1 for r in pair)  # js4
