@@ -1076,14 +1076,6 @@ class Net(nn.Sequential):
         return x
 
 
-def critic_scores(critic, real, fake):
-    """(critic(real), critic(fake)) from one call on the concatenated batch: half the kernel launches, larger
-    matmuls. A critic with batch norm gets two calls (a joint batch would mix real and fake statistics)."""
-    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in critic.modules()):
-        return critic(real), critic(fake)
-    return critic(torch.cat([real, fake])).split([len(real), len(fake)])
-
-
 ARCHS = ("mlp", "mlp-leaky", "dcgan", "dcgan-pytorch", "resnet")
 
 

@@ -1,6 +1,7 @@
 """Multi-seed studies on the 2D toys (CPU, one thread a run, `--workers` runs at a time), then a figure and a table.
 
     python benchmarks/study.py penalties     # issue: where to put the penalty (swissroll, 25gaussians; lam = 10)
+    python benchmarks/study.py blog --width 512 --iters 1000   # the same question under the notebook's setting
     python benchmarks/study.py advas         # AdvAs vs WGAN-GP, n_critic in {1, 2, 5}, 25gaussians
     python benchmarks/study.py penalties --summary-only    # redo figures/table from runs/ already there
 
@@ -26,6 +27,16 @@ PENALTY_ARMS = {
     "dragan-original": ["dragan.py", "--lam", "10", "--perturb", "original", "--loss", "wgan", "--n-critic", "5"],
     "dragan-improved": ["dragan.py", "--lam", "10", "--perturb", "improved", "--loss", "wgan", "--n-critic", "5"],
     "slogan": ["slogan.py", "--lam", "10", "--variant", "1"],
+}
+# the Lernapparat notebook's setting (--schedule blog: RMSprop 5e-5, 10 critic steps, 100 at first and every 500th,
+# LeakyReLU(0.01) 3 x 512 MLPs, lambda 10); its DRAGAN variants use the WGAN critic objective
+BLOG_ARMS = {
+    "wgangp": ["wgangp.py", "--schedule", "blog"],
+    "wgangp-one-sided": ["wgangp.py", "--schedule", "blog", "--one-sided"],
+    "dragan-original": ["dragan.py", "--schedule", "blog", "--perturb", "original", "--loss", "wgan"],
+    "dragan-improved": ["dragan.py", "--schedule", "blog", "--perturb", "improved", "--loss", "wgan"],
+    "prodgan": ["dragan.py", "--schedule", "blog", "--perturb", "prod", "--loss", "wgan"],
+    "slogan": ["slogan.py", "--schedule", "blog", "--variant", "1"],
 }
 ADVAS_ARMS = {f"{name}-ncritic{n}": ["advas.py", "--n-critic", str(n)] + ([] if name == "advas" else ["--no-advas"])
               for name in ("wgangp", "advas") for n in (1, 2, 5)}
@@ -103,15 +114,17 @@ def level_sets(out, arms, dataset, seed):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("study", choices=("penalties", "advas"))
+    parser.add_argument("study", choices=("penalties", "blog", "advas"))
     parser.add_argument("--iters", type=int, default=2000)
     parser.add_argument("--width", type=int, default=128, help="MLP width (the paper code: 512; 128 fits a CPU)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--datasets", default=None, help="comma-separated (default: swissroll,25gaussians; advas 25gaussians)")
     parser.add_argument("--summary-only", action="store_true")
     args = parser.parse_args()
-    arms = PENALTY_ARMS if args.study == "penalties" else ADVAS_ARMS
-    datasets = ("swissroll", "25gaussians") if args.study == "penalties" else ("25gaussians",)
+    arms = {"penalties": PENALTY_ARMS, "blog": BLOG_ARMS, "advas": ADVAS_ARMS}[args.study]
+    datasets = tuple(args.datasets.split(",")) if args.datasets else \
+        ("25gaussians",) if args.study == "advas" else ("swissroll", "25gaussians")
     seeds = list(range(1, args.seeds + 1))
     out = os.path.join(ROOT, "runs", f"study_{args.study}")
     os.makedirs(out, exist_ok=True)

@@ -97,13 +97,13 @@ def test_critic_scores_one_call_equals_two_calls_and_batch_norm_keeps_two():
     torch.manual_seed(0)
     real, fake = torch.randn(5, 1, 28, 28), torch.randn(3, 1, 28, 28)
     critic = common.mnist_critic(width=4)
-    f_real, f_fake = common.critic_scores(critic, real, fake)
+    f_real, f_fake = wgangp.critic_scores(critic, real, fake)
     assert torch.allclose(f_real, critic(real), atol=1e-6) and torch.allclose(f_fake, critic(fake), atol=1e-6)
     calls = []
     critic.register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
-    common.critic_scores(critic, real, fake)
+    wgangp.critic_scores(critic, real, fake)
     assert calls == [8]
     with_batch_norm = common.dcgan_critic(1, 32, width=4, norm="batch")
     real, fake = torch.randn(5, 1, 32, 32), 3 + torch.randn(3, 1, 32, 32)
-    f_real, f_fake = common.critic_scores(with_batch_norm, real, fake)
+    f_real, f_fake = wgangp.critic_scores(with_batch_norm, real, fake)
     assert torch.equal(f_real, with_batch_norm(real)) and torch.equal(f_fake, with_batch_norm(fake))  # own statistics

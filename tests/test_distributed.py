@@ -34,6 +34,7 @@ def free_port():
     ("wgangp", ["--dataset", "digits", "--width", "8", "--batch-size", "8", "--n-critic", "2", "--fid-weights", "none"]),
     ("fogan_text", ["--width", "8", "--batch-size", "8", "--eval-samples", "32", "--amp", "bf16"]),
     ("slogan", ["--dataset", "8gaussians", "--width", "8", "--batch-size", "8", "--variant", "2", "--eval-samples", "20"]),
+    ("advas", ["--dataset", "25gaussians", "--width", "8", "--batch-size", "8", "--n-critic", "2", "--eval-samples", "20"]),
 ])
 def test_two_ranks_end_with_identical_weights(tmp_path, script, flags):
     flags = flags + ["--iters", "3", "--eval-every", "3"]
