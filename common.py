@@ -11,9 +11,11 @@ import dataclasses
 import datetime
 import glob
 import hashlib
+import io
 import json
 import math
 import os
+import platform
 import random
 import signal
 import sys
@@ -39,12 +41,30 @@ def fail(message):
 
 
 def run_cli(main):
-    """`if __name__ == "__main__": common.run_cli(main)`: user errors become one line + exit 2."""
+    """`if __name__ == "__main__": common.run_cli(main)`. Bad input, disk and device trouble become one `error:`
+    line and exit status 2 (a new run that fails before its first checkpoint leaves no folder behind); Ctrl-C
+    before the loop exits 130; a run stopped by SIGINT/SIGTERM after a clean save exits 128 + the signal."""
     try:
         main()
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except BaseException as e:
+        if Run.current is not None:
+            Run.current.abandon()
+        if isinstance(e, UserError):
+            message = str(e)
+        elif isinstance(e, OSError):
+            where = f": {e.filename}" if getattr(e, "filename", None) else ""
+            message = f"{e.strerror or type(e).__name__}{where}"
+        elif isinstance(e, KeyboardInterrupt):
+            print("error: interrupted before a checkpoint could be written", file=sys.stderr)
+            sys.exit(130)
+        elif isinstance(e, torch.OutOfMemoryError):
+            message = "out of device memory; try a smaller --batch-size or --width, or --amp bf16"
+        else:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
+    if Run.stopped_by is not None:
+        sys.exit(128 + Run.stopped_by)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -146,6 +166,20 @@ def fill_defaults(args, defaults):
     for name in ("iters", "batch_size", "eval_every", "n_critic", "width", "eval_samples", "image_size", "z_dim"):
         if hasattr(args, name) and getattr(args, name) is not None and getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    for name in ("lr_critic", "lr_generator"):  # a rate that is inf in float32 makes every weight inf at once
+        value = getattr(args, name, None)
+        if value is not None and not (0 < value < 1e30):
+            fail(f"--{name.replace('_', '-')} must be a positive number below 1e30, got {value}")
+    for name in ("lam", "mu", "gp_weight", "c", "k", "max_alpha"):
+        value = getattr(args, name, None)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            fail(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
+    if hasattr(args, "seed") and not 0 <= args.seed < 2 ** 32:
+        fail(f"--seed must be in 0 .. 2^32 - 1 (numpy's range), got {args.seed}")
+    if getattr(args, "run_name", None) is not None and (
+            not args.run_name or os.sep in args.run_name or args.run_name in (".", "..")
+            or (os.altsep and os.altsep in args.run_name)):
+        fail(f"--run-name {args.run_name!r} must be a plain folder name (no '/', not '..')")
     return args
 
 
@@ -209,11 +243,15 @@ def pick_device(name="auto", amp="none"):
     has no hardware support (CUDA before Ampere; CPUs without AVX512-BF16/AMX run it, slowly: a warning)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if not (name == "cpu" or name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit())):
+        fail(f"--device {name}: choose auto, cpu, cuda or cuda:N")
     if name == "cuda" and world_size() > 1:
         name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"  # torchrun: one GPU per process
         torch.cuda.set_device(torch.device(name))
     if name.startswith("cuda") and not torch.cuda.is_available():
         fail(f"--device {name} asked for, but CUDA is not available here")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        fail(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if name.startswith("cuda"):
         torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest kernels
         if amp == "bf16" and not torch.cuda.is_bf16_supported():
@@ -281,31 +319,77 @@ def set_rng_state(state):
 
 
 class Run:
-    """runs/<script>__<dataset>__<seed>__<time>/ with args.json, metrics.csv, samples, checkpoint.pt."""
+    """runs/<script>__<dataset>__<seed>__<time>/ with args.json, metrics.csv, samples, checkpoint.pt and .lock
+    (held while a process trains in the folder: a second process gets one error line naming the holder)."""
+
+    current = None     # the Run of this process, for run_cli's clean-up
+    stopped_by = None  # the signal that stopped the last run (run_cli exits 128 + it)
 
     def __init__(self, script, args):
-        """Decide the folder (nothing is written yet); on --resume, take the run's saved settings.
-        Under torchrun only rank 0 writes (folder, metrics, samples, checkpoints)."""
+        """Decide the folder (nothing is written yet; `start` makes it). Under torchrun only rank 0 writes
+        (folder, metrics, samples, checkpoints)."""
         self.script, self.args = script, args
         self.writes = rank() == 0
+        self.created, self._lock = False, None
         if args.resume:  # parse_args has already taken the run's own settings
             self.dir = args.resume
             if not os.path.isfile(os.path.join(self.dir, "checkpoint.pt")):
                 fail(f"--resume {self.dir}: no checkpoint.pt there")
         else:
-            name = args.run_name or f"{script}__{args.dataset}__{args.seed}__{datetime.datetime.now():%Y%m%d-%H%M%S}"
-            self.dir = os.path.join(args.runs_dir, name)
-            suffix = 2
-            while not args.run_name and os.path.exists(self.dir) and self.writes:  # two runs started within the same second
-                self.dir, suffix = os.path.join(args.runs_dir, f"{name}-{suffix}"), suffix + 1
-            if os.path.exists(self.dir) and self.writes:
+            self.name = args.run_name or f"{script}__{args.dataset}__{args.seed}__{datetime.datetime.now():%Y%m%d-%H%M%S}"
+            self.dir = os.path.join(args.runs_dir, self.name)
+            if args.run_name and os.path.exists(self.dir) and self.writes:
                 fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new --run-name")
         self.checkpoint_path = os.path.join(self.dir, "checkpoint.pt")
         self.metrics_path = os.path.join(self.dir, "metrics.csv")
         self.start_time = time.time()
         self.elapsed_before = 0.0  # wall-clock seconds of the earlier parts of a resumed run
-        self._stop = False      # a stop signal arrived (this process)
+        self._stop = False      # a stop signal arrived (this process): its number
         self._stopping = False  # checkpoint_due saw a stop (any rank): the loop ends after this iteration
+        Run.current, Run.stopped_by = self, None
+
+    def make_folder(self):
+        """Create the run folder; an auto-named run that meets a folder of the same name (another run started
+        in the same second) takes the next free suffix: mkdir is atomic, so two processes never share one."""
+        os.makedirs(self.args.runs_dir, exist_ok=True)
+        base, suffix = self.dir, 2
+        while True:
+            try:
+                os.mkdir(self.dir)
+                self.created = True
+                return
+            except FileExistsError:
+                if self.args.run_name:
+                    fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new "
+                         "--run-name")
+                self.dir, suffix = f"{base}-{suffix}", suffix + 1
+                self.checkpoint_path = os.path.join(self.dir, "checkpoint.pt")
+                self.metrics_path = os.path.join(self.dir, "metrics.csv")
+
+    def lock(self):
+        """Hold an exclusive lock on RUN/.lock for the life of this process (released by the OS on exit)."""
+        import fcntl
+        path = os.path.join(self.dir, ".lock")
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            fail(f"{self.dir} is in use by {holder}; wait for it to end (or stop it) before using this folder")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {platform.node()} since {datetime.datetime.now():%Y-%m-%d %H:%M:%S}\n")
+        handle.flush()
+        self._lock = handle
+
+    def abandon(self):
+        """After a failure: a folder this run created holds nothing worth keeping before its first checkpoint."""
+        if self.created and self.writes and not os.path.exists(self.checkpoint_path):
+            import shutil
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.created = False
 
     @property
     def stop_requested(self):
@@ -341,14 +425,27 @@ class Run:
         tqdm.write(shown)  # above the progress bar
 
     def save(self, step, **state):
-        """Write checkpoint.pt atomically (temp file, then rename): a crash never leaves a broken one."""
+        """Write checkpoint.pt atomically (temp file, then rename): a crash never leaves a broken one. First check
+        that every weight and optimiser statistic is finite: an update that made them inf/NaN (a huge learning
+        rate or penalty weight) stops the run with one line, and the last good checkpoint stays."""
+        states = {k: unwrap(v).state_dict() for k, v in state.items()}
+        bad = [name for name, sd in states.items() if not all_finite(sd)]
+        if bad:
+            kept = f"the last good checkpoint is {self.checkpoint_path}" if os.path.exists(self.checkpoint_path) \
+                else "no checkpoint was written yet"
+            fail(f"non-finite values in {', '.join(bad)} after iteration {step} (an optimiser step overflowed: "
+                 f"lower the learning rate or the penalty weight); stopping ({kept})")
         if not self.writes:
             return
-        payload = {"script": self.script, "step": step, "seconds": self.seconds(), "rng": rng_state(),
-                   **{k: unwrap(v).state_dict() for k, v in state.items()}}
+        payload = {"script": self.script, "step": step, "seconds": self.seconds(), "rng": rng_state(), **states}
         tmp = self.checkpoint_path + ".tmp"
-        torch.save(payload, tmp)
-        os.replace(tmp, self.checkpoint_path)
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, self.checkpoint_path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)  # a full disk or a kill: no half file left beside the good checkpoint
+            raise
 
     def start(self, **state):
         """A new run: make its folder and args.json, return 0. A resumed run: load checkpoint.pt into the given
@@ -357,35 +454,44 @@ class Run:
         self.start_time = time.time()
         if not self.args.resume:
             if self.writes:
-                os.makedirs(self.dir)
-                with open(os.path.join(self.dir, "args.json"), "w") as f:
-                    json.dump(dataclasses.asdict(self.args), f, indent=2)
+                self.make_folder()
+                self.lock()
+                write_atomically(os.path.join(self.dir, "args.json"), json.dumps(dataclasses.asdict(self.args), indent=2))
                 print(f"{self.script}: writing to {self.dir}")
             return 0
+        if self.writes:
+            self.lock()
         try:
             payload = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
-        except Exception as e:
+        except Exception as e:  # weights_only: a file with anything but tensors and plain values is refused
             fail(f"{self.checkpoint_path} cannot be read ({type(e).__name__}): not a checkpoint this project wrote")
-        if payload.get("script") != self.script:
-            fail(f"{self.checkpoint_path} was written by {payload.get('script')}, not {self.script}")
-        for name, obj in state.items():
-            try:
-                unwrap(obj).load_state_dict(payload[name])
-            except (RuntimeError, KeyError, ValueError) as e:
-                first = str(e).strip().split("\n")[0]
-                fail(f"{self.checkpoint_path}: its {name} does not match this run's ({first})")
-        set_rng_state(payload["rng"])
-        self.elapsed_before = payload["seconds"]
-        step = payload["step"]
+        if not isinstance(payload, dict) or payload.get("script") != self.script:
+            written_by = payload.get("script") if isinstance(payload, dict) else "something else"
+            fail(f"{self.checkpoint_path} was written by {written_by}, not {self.script}")
+        try:
+            for name, obj in state.items():
+                try:
+                    unwrap(obj).load_state_dict(payload[name])
+                except (RuntimeError, KeyError, ValueError) as e:
+                    first = str(e).strip().split("\n")[0]
+                    fail(f"{self.checkpoint_path}: its {name} does not match this run's ({first})")
+            set_rng_state(payload["rng"])
+            self.elapsed_before, step = float(payload["seconds"]), int(payload["step"])
+        except UserError:
+            raise
+        except Exception as e:  # a damaged file that still unpickles: wrong types, missing keys
+            fail(f"{self.checkpoint_path} is damaged ({type(e).__name__}: {str(e).splitlines()[0][:80]})")
         if rank() != 0:  # every rank resumed rank 0's streams: give each its own again
             seed_everything(self.args.seed + rank() + step)
         # evaluations logged after this checkpoint belong to a future that is now re-run
         if self.writes and os.path.exists(self.metrics_path):
             with open(self.metrics_path) as f:
                 rows = list(csv.reader(f))
-            keep = rows[:1] + [r for r in rows[1:] if int(r[0]) <= step]
-            with open(self.metrics_path, "w", newline="") as f:
-                csv.writer(f).writerows(keep)
+            keep = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
+            if len(keep) < len(rows):  # rewritten atomically: a kill now leaves the old or the new file, whole
+                buffer = io.StringIO()
+                csv.writer(buffer, lineterminator="\n").writerows(keep)
+                write_atomically(self.metrics_path, buffer.getvalue())
         print(f"resumed {self.dir} at iteration {step}")
         return step
 
@@ -395,6 +501,7 @@ class Run:
             if self._stop:  # a second Ctrl-C stops at once
                 raise KeyboardInterrupt
             self._stop = True
+            Run.stopped_by = signum
             print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this iteration", file=sys.stderr)
         try:
             for signum in (signal.SIGINT, signal.SIGTERM):
@@ -431,6 +538,11 @@ class Run:
                 except ValueError:
                     pass
 
+    @property
+    def stopping(self):
+        """A stop signal was seen at this iteration's checkpoint_due: the loop ends after it."""
+        return self._stopping
+
     def checkpoint_due(self, done):
         """Evaluate and save after `done` iterations? Every args.eval_every, at the last one, and when a stop
         signal came (read once per iteration: one all-reduce under torchrun, the same answer on every rank)."""
@@ -439,6 +551,31 @@ class Run:
 
 
 _PREVIOUS_HANDLERS = {}
+
+
+def all_finite(state):
+    """Every floating-point tensor in a (nested) state dict is finite."""
+    if isinstance(state, torch.Tensor):
+        return not state.is_floating_point() or bool(torch.isfinite(state).all())
+    if isinstance(state, dict):
+        return all(all_finite(v) for v in state.values())
+    if isinstance(state, (list, tuple)):
+        return all(all_finite(v) for v in state)
+    return not isinstance(state, float) or math.isfinite(state)
+
+
+def write_atomically(path, text):
+    """Write a text file whole or not at all: a temp file beside it, flushed, then renamed over it."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 # =====================================================================================
@@ -541,15 +678,16 @@ class TensorData:
         self.order, self.position = state["order"], state["position"]
 
 
-def make_data(dataset, data_root, batch_size, device, seed, image_size=None, max_lines=10_000_000):
+def make_data(dataset, data_root, batch_size, device, seed, image_size=None, max_lines=10_000_000, cache=None):
+    """The data stream; `cache` (common.cache_dir(args)) holds decoded images and the metrics' statistics."""
     kind = data_kind(dataset)
     if kind == "toy":
         return ToyData(dataset, batch_size, device, seed)
     if kind == "image":
-        images = load_images(dataset, data_root, image_size)
-        return TensorData(images, batch_size, device, seed, "image", dataset=dataset, root=data_root)
+        images = load_images(dataset, data_root, image_size, cache)
+        return TensorData(images, batch_size, device, seed, "image", dataset=dataset, root=data_root, cache=cache)
     corpus = load_text(data_root, max_lines=max_lines)
-    return TensorData(corpus["train"], batch_size, device, seed, "text", **corpus)
+    return TensorData(corpus["train"], batch_size, device, seed, "text", cache=cache, **corpus)
 
 
 # ---- images -------------------------------------------------------------------------
@@ -579,9 +717,9 @@ def resize_uint8(images, size, center_crop=False):
     return torch.cat(out)
 
 
-def load_images(dataset, root, size=None):
+def load_images(dataset, root, size=None, cache=None):
     """Images as one (N, C, size, size) uint8 tensor. `digits` ships with scikit-learn; the others read
-    a local root and never download. Decoded folders are cached as .npy beside the data."""
+    a local root and never download. Decoded folders are cached as .npy in `cache`."""
     size = size or IMAGE_SIZE[dataset]
     if dataset == "digits":
         from sklearn.datasets import load_digits
@@ -602,25 +740,57 @@ def load_images(dataset, root, size=None):
             return resize_uint8(torch.as_tensor(array).permute(0, 3, 1, 2).contiguous(), size)
     except RuntimeError as e:
         fail(f"{dataset} not found under {root} ({str(e).splitlines()[0]}); {IMAGE_HINT[dataset]}")
-    return load_image_folder(root, size, center_crop=108 if dataset == "celeba" else True)
+    return load_image_folder(root, size, center_crop=108 if dataset == "celeba" else True, cache=cache)
 
 
-def load_image_folder(root, size, center_crop=True):
-    files = sorted(f for f in glob.glob(os.path.join(root, "**", "*"), recursive=True)
-                   if f.lower().endswith((".jpg", ".jpeg", ".png", ".bmp", ".webp")))
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def image_files(root):
+    """Image files under root, recursively, each once: symbolic links are followed, but a folder already seen
+    (a link loop) is not entered again and a file reached twice is listed once."""
+    files, seen_dirs, seen_files = [], set(), set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen_dirs:
+            subfolders[:] = []
+            continue
+        seen_dirs.add(real)
+        for name in names:
+            path = os.path.join(folder, name)
+            if name.lower().endswith(IMAGE_SUFFIXES) and os.path.realpath(path) not in seen_files:
+                seen_files.add(os.path.realpath(path))
+                files.append(path)
+    return sorted(files)
+
+
+def to_rgb_uint8(im):
+    """A PIL image as (H, W, 3) uint8. 16-bit images (mode I;16 / I) are scaled from 0..65535, not clipped."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(im, dtype=np.float64)
+        array = np.round(array / 257.0) if array.max() > 255 else array
+        return np.repeat(np.clip(array, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+    return np.array(im.convert("RGB"))
+
+
+def load_image_folder(root, size, center_crop=True, cache=None):
+    files = image_files(root)
     if not files:
         fail(f"no .jpg/.png images under {root}")
-    key = hashlib.sha1(("\n".join(files) + f"|{size}|{center_crop}").encode()).hexdigest()[:12]
-    cache = os.path.join(root, f".gp_cache_{size}px_{key}.npy")
-    if os.path.exists(cache):
-        return torch.from_numpy(np.load(cache))
+    # the cache key holds every file's path, size and modification time: a replaced image is decoded again
+    listing = "\n".join(f"{f}|{os.path.getsize(f)}|{os.stat(f).st_mtime_ns}" for f in files)
+    key = hashlib.sha1(f"{os.path.realpath(root)}|{size}|{center_crop}\n{listing}".encode()).hexdigest()[:16]
+    path = os.path.join(cache, f"images_{size}px_{key}.npy") if cache else None
+    cached = load_cached(path, lambda p: torch.from_numpy(np.load(p)))
+    if cached is not None:
+        return cached
     from PIL import Image
     from tqdm import tqdm
     images, broken = [], []
     for f in tqdm(files, desc=f"decoding {len(files)} images once", mininterval=2, disable=len(files) < 5000):
         try:
             with Image.open(f) as im:
-                array = np.array(im.convert("RGB"))
+                array = to_rgb_uint8(im)
         except Exception:
             broken.append(f)
             continue
@@ -630,10 +800,7 @@ def load_image_folder(root, size, center_crop=True):
     if broken:
         print(f"warning: skipped {len(broken)} unreadable image(s) under {root}, e.g. {broken[0]}", file=sys.stderr)
     images = torch.stack(images)
-    try:
-        np.save(cache, images.numpy())
-    except OSError:
-        pass  # read-only data folder: decode again next time
+    save_cached(path, lambda f: np.save(f, images.numpy()))
     return images
 
 
@@ -681,6 +848,11 @@ def load_text(root=None, seq_len=SEQ_LEN, max_lines=10_000_000, vocab_size=2048,
             if len(lines) >= max_lines:
                 break
         source = f"One Billion Word ({len(shards)} shards under {root})"
+        sample = "".join(lines[:20_000])
+        odd = sum(1 for ch in sample if ch == "\ufffd" or (ord(ch) < 32 and ch != "\t"))
+        if sample and odd > 0.01 * len(sample):
+            fail(f"{shards[0]} does not look like UTF-8 text ({odd} of the first {len(sample)} characters are "
+                 "undecodable or control characters)")
     else:
         lines, source = embedded_corpus_lines()[:max_lines], "embedded corpus (pydoc_data.topics)"
         print("text: no --data-root given, training on the embedded corpus; "
@@ -815,10 +987,11 @@ def tf_conv(n_in, n_out, kernel, stride=1, dims=2, he=True, bias=True, transpose
 class OffsetBatchNorm(nn.Module):
     """tf.contrib.layers.batch_norm as FOGAN's text generator calls it (`--batch_norm_g`, BN_SCALE = False): an
     offset beta and no scale, decay 0.9, eps 1e-5, moving averages of the batch mean and (biased) variance used
-    at sampling time. Like TensorFlow's default data_format NHWC, the statistics are per index of the LAST axis
-    over all other axes: on the generator's channels-first (B, width, seq_len) activations that is one mean and
-    variance per sequence position over batch x channels (tf.nn.moments(axes=[0, 1])), seq_len offsets; on a
-    (B, units) tensor, per unit."""
+    at sampling time. With the default data_format NHWC, TensorFlow normalises over every axis but the last
+    (tf.contrib.layers.batch_norm, r1.15 API documentation), so the statistics are per index of the LAST axis:
+    on the generator's channels-first (B, width, seq_len) activations that is one mean and variance per sequence
+    position over batch x channels, seq_len offsets (which is how the original's 16,293,312 parameters add up);
+    on a (B, units) tensor, per unit."""
 
     def __init__(self, features, decay=0.9, eps=1e-5):
         super().__init__()
@@ -1189,11 +1362,11 @@ class NgramReference:
         lines = torch.as_tensor(lines).long().numpy()
         self.vocab_size, self.max_n = vocab_size, max_n
         digest = hashlib.sha1(lines.tobytes() + f"|{vocab_size}|{max_n}".encode()).hexdigest()[:16]
-        path = os.path.join(cache_dir, f".ngram_counts_{digest}.npz") if cache_dir else None
-        if path and os.path.exists(path):
-            saved = np.load(path)
-            self.keys = [saved[f"keys{n}"] for n in range(1, max_n + 1)]
-            self.counts = [saved[f"counts{n}"] for n in range(1, max_n + 1)]
+        path = os.path.join(cache_dir, f"ngram_counts_{digest}.npz") if cache_dir else None
+        saved = load_cached(path, lambda p: (lambda z: ([z[f"keys{n}"] for n in range(1, max_n + 1)],
+                                                        [z[f"counts{n}"] for n in range(1, max_n + 1)]))(np.load(p)))
+        if saved is not None:
+            self.keys, self.counts = saved
             return
         self.keys, self.counts = [], []
         rank = None  # rank of the (n-1)-gram starting at each position
@@ -1204,14 +1377,8 @@ class NgramReference:
             self.keys.append(unique)
             self.counts.append(counts)
             rank = inverse.reshape(key.shape)
-        if path:
-            try:
-                tmp = path + ".tmp.npz"
-                np.savez(tmp, **{f"keys{n + 1}": k for n, k in enumerate(self.keys)},
-                         **{f"counts{n + 1}": c for n, c in enumerate(self.counts)})
-                os.replace(tmp, path)
-            except OSError:
-                pass
+        save_cached(path, lambda f: np.savez(f, **{f"keys{n + 1}": k for n, k in enumerate(self.keys)},
+                                             **{f"counts{n + 1}": c for n, c in enumerate(self.counts)}))
 
     def jsd(self, samples, n):
         """JSD in bits between the n-grams of encoded samples ((M, L) ints) and the reference's."""
@@ -1338,7 +1505,10 @@ def load_fid_net(weights_path, device):
             print(f"warning: FID skipped: no {FID_WEIGHTS_FILE} (pass --fid-weights PATH)", file=sys.stderr)
             return None
     net = fid_inception()
-    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+    try:
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+    except Exception as e:
+        fail(f"--fid-weights {path}: not pytorch-fid's {FID_WEIGHTS_FILE} ({type(e).__name__})")
     return net.eval().requires_grad_(False).to(device)
 
 
@@ -1368,11 +1538,37 @@ def generate(generator, z_dim, n, device, batch=512, seed=0):
     return out
 
 
-def cache_dir(data_root):
-    """Where statistics of a data set are cached: beside the data when writable, else runs/.cache."""
-    folder = data_root if data_root and os.access(data_root, os.W_OK) else os.path.join("runs", ".cache")
-    os.makedirs(folder, exist_ok=True)
-    return folder
+def cache_dir(args):
+    """The cache folder for decoded images, n-gram counts and FID statistics: --cache-dir, else RUNS_DIR/.cache
+    (never the data folder). Made on the first write; where it cannot be written, everything is recomputed."""
+    return getattr(args, "cache_dir", None) or os.path.join(args.runs_dir, ".cache")
+
+
+def load_cached(path, loader):
+    """loader(path) if a cache file is there and readable; None (recompute) when it is missing or damaged."""
+    if path is None or not os.path.exists(path):
+        return None
+    try:
+        return loader(path)
+    except Exception:  # a half-written or foreign file: ignore it, it is rewritten whole
+        return None
+
+
+def save_cached(path, saver):
+    """saver(file) into a temp file, then renamed to `path`: a kill never leaves a damaged cache file."""
+    if path is None:
+        return
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(tmp, "wb") as f:
+            saver(f)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a full or read-only disk: the cache is an optimisation only
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 class Evaluator:
@@ -1390,7 +1586,7 @@ class Evaluator:
         elif data.kind == "text":
             heldout = data.heldout
             self.n = self.n or min(6400, len(heldout))
-            self.ngrams = NgramReference(data.items.cpu(), data.vocab_size, 6, cache_dir(data.root))
+            self.ngrams = NgramReference(data.items.cpu(), data.vocab_size, 6, data.cache)
             bayes_n = min(self.n, len(heldout))
             self.bayes = {f"js{n}_bayes": self.ngrams.jsd(heldout[:bayes_n], n) for n in range(1, 7)}
         else:
@@ -1409,19 +1605,21 @@ class Evaluator:
                 fail(f"--fid-stats {self.fid_stats}: not an .npz with mu and sigma ({type(e).__name__})")
         items = self.data.items
         key = hashlib.sha1(f"{self.data.dataset}|{tuple(items.shape)}|{int(items[::997].long().sum())}".encode())
-        path = os.path.join(cache_dir(self.data.root), f".fid_stats_{key.hexdigest()[:12]}.npz")
-        if os.path.exists(path):
-            saved = np.load(path)
-            return saved["mu"], saved["sigma"]
+        path = os.path.join(self.data.cache, f"fid_stats_{key.hexdigest()[:12]}.npz") if self.data.cache else None
+        saved = load_cached(path, lambda p: (lambda z: (z["mu"], z["sigma"]))(np.load(p)))
+        if saved is not None:
+            return saved
         mu, sigma = fid_statistics(self.fid_net, (self.data.convert(b) for b in items.split(250)))
-        np.savez(path, mu=mu, sigma=sigma)
+        save_cached(path, lambda f: np.savez(f, mu=mu, sigma=sigma))
         return mu, sigma
 
-    def __call__(self, generator, critic, z_dim, step):
+    def __call__(self, generator, critic, z_dim, step, quick=False):
+        """The metrics at `step`, and samples written to the run folder. quick (on a stop signal): no FID."""
         if not self.enabled:
             return {}
         generator, critic = unwrap(generator), unwrap(critic)
-        needed = 64 if self.data.kind == "image" and self.fid_net is None else self.n  # images: grid only
+        with_fid = self.data.kind == "image" and self.fid_net is not None and not quick
+        needed = self.n if self.data.kind != "image" or with_fid else 64  # images without FID: the grid only
         samples = generate(generator, z_dim, needed, self.device)
         metrics = {}
         if self.data.kind == "toy":
@@ -1437,7 +1635,7 @@ class Evaluator:
             with open(os.path.join(self.run_dir, f"samples_{step:07d}.txt"), "w") as f:
                 f.write("\n".join(decode_text(indices[:100], self.data.chars)) + "\n")
         else:
-            if self.fid_net is not None:
+            if with_fid:
                 mu, sigma = fid_statistics(self.fid_net, samples.split(250))
                 metrics["fid"] = round(frechet_distance(mu, sigma, *self.real_stats), 3)
             save_image_grid(os.path.join(self.run_dir, f"samples_{step:07d}.png"), samples[:64])

@@ -45,6 +45,7 @@ class Args:
     device: str = arg("auto", "cuda if available, else cpu")
     amp: str = arg("none", "bf16: nets in bfloat16 autocast (scores, norms, losses in float32)", choices=("none", "bf16"))
     runs_dir: str = arg("runs", "where run folders go")
+    cache_dir: Optional[str] = arg(None, "cache of decoded images, n-gram counts, FID statistics (default: RUNS_DIR/.cache)")
     run_name: Optional[str] = arg(None, "run folder name (default: script__dataset__seed__time)")
     resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt (with its own settings)")
 
@@ -121,7 +122,8 @@ def main(argv=None):
     device = common.pick_device(args.device, args.amp)
 
     # ---- data, nets, optimisers
-    data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank, args.image_size)
+    data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank, args.image_size,
+                            cache=common.cache_dir(args))
     generator, critic, z_dim = common.make_nets(data, z_dim=args.z_dim, width=args.width, critic_norm=args.critic_norm,
                                                 arch=args.arch, amp=args.amp)
     generator, critic = common.distribute(generator, device), common.distribute(critic, device)
@@ -156,11 +158,11 @@ def main(argv=None):
 
         # ---- evaluation + samples + checkpoint
         done = step + 1
-        if run.checkpoint_due(done):
-            run.log_metrics(done, {"w_distance": round(terms["w_distance"].item(), 5),
-                                   **evaluate(generator, critic, z_dim, done)})
+        if run.checkpoint_due(done):  # checkpoint first: after a stop signal it is what must land
             run.save(done, generator=generator, critic=critic, opt_generator=opt_generator,
                      opt_critic=opt_critic, data=data)
+            run.log_metrics(done, {"w_distance": round(terms["w_distance"].item(), 5),
+                                   **evaluate(generator, critic, z_dim, done, quick=run.stopping)})
     return run.dir
 
 

@@ -95,11 +95,12 @@ def test_image_folder_loader(tmp_path):
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
     images = common.load_images("folder", str(tmp_path), 64)
     assert images.shape == (7, 3, 64, 64) and images.dtype == torch.uint8
-    data = common.make_data("celeba", str(tmp_path), 4, torch.device("cpu"), seed=0, image_size=32)
+    cache = tmp_path.parent / (tmp_path.name + "_cache")
+    data = common.make_data("celeba", str(tmp_path), 4, torch.device("cpu"), seed=0, image_size=32, cache=str(cache))
     batch = data.next()
     assert batch.shape == (4, 3, 32, 32) and -1 <= batch.min() and batch.max() <= 1
-    assert list(tmp_path.glob(".gp_cache_*.npy"))  # decoded once, cached beside the data
-    assert torch.equal(common.load_images("folder", str(tmp_path), 64), images)
+    assert list(cache.glob("images_32px_*.npy")) and not list(tmp_path.glob("*.npy"))  # cached, not in the data
+    assert torch.equal(common.load_images("celeba", str(tmp_path), 32, str(cache)), data.items)
 
 
 def test_image_loaders_fail_clearly(tmp_path):

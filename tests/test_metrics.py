@@ -50,7 +50,7 @@ def test_fast_reference_jsd_equals_plain_counting(tmp_path, vocab_size):
     samples[:40] = reference[:40]  # overlap, so both kinds of terms occur
     model = common.NgramReference(reference, vocab_size, max_n=6, cache_dir=str(tmp_path))
     cached = common.NgramReference(reference, vocab_size, max_n=6, cache_dir=str(tmp_path))
-    assert len(list(tmp_path.glob(".ngram_counts_*.npz"))) == 1
+    assert len(list(tmp_path.glob("ngram_counts_*.npz"))) == 1
     chars = [chr(0x4E00 + i) for i in range(vocab_size)]
     as_text = lambda rows: ["".join(chars[i] for i in row) for row in rows.tolist()]
     for n in range(1, 7):
