@@ -142,7 +142,7 @@ def main(argv=None):
                       data=data)
 
     for step in run.steps(start):  # progress bar, Ctrl-C / SIGTERM
-        # ---- critic: minimise E f(fake) - E f(real) + lam * penalty   (WGAN-GP eq. 3)
+        # ---- critic: minimise L_adv = E f(fake) - E f(real) + gp_weight * penalty   (WGAN-GP eq. 3)
         for _ in range(args.n_critic):
             real = data.next()
             with torch.no_grad():
