@@ -83,7 +83,8 @@ def parse_args(args_class, argv=None, defaults=None):
     Booleans get `--flag/--no-flag`.
     """
     module_doc = sys.modules[args_class.__module__].__doc__ or ""
-    parser = _Parser(description=module_doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(description=module_doc, formatter_class=argparse.RawDescriptionHelpFormatter,
+                     allow_abbrev=False)  # flags exactly as written: --resume checks which ones were given
     per_kind = defaults and all(isinstance(v, dict) for v in defaults.values())
     hints = typing.get_type_hints(args_class)
     for field in dataclasses.fields(args_class):
@@ -143,9 +144,16 @@ def resumed_args(args, given):
             saved = json.load(f)
     except (OSError, ValueError) as e:
         fail(f"--resume {args.resume}: its args.json cannot be read ({type(e).__name__})")
+    if not isinstance(saved, dict):
+        fail(f"--resume {args.resume}: its args.json is not a settings object")
+    hints = typing.get_type_hints(type(args))
     for field in dataclasses.fields(args):
         if field.name in saved and not (field.name in given and field.name in RESUME_MAY_CHANGE):
-            setattr(args, field.name, saved[field.name])
+            value, kinds = saved[field.name], typing.get_args(hints[field.name]) or (hints[field.name],)
+            if not (isinstance(value, kinds) or (float in kinds and isinstance(value, int))) or \
+                    (isinstance(value, bool) and bool not in kinds):
+                fail(f"--resume {args.resume}: its args.json has {field.name} = {value!r}, not a valid setting")
+            setattr(args, field.name, value)
     args.resume = os.path.dirname(path)
     return fill_defaults(args, {})
 
@@ -674,8 +682,12 @@ class TensorData:
         return {"generator": self.generator.get_state(), "order": self.order, "position": self.position}
 
     def load_state_dict(self, state):
+        order, position = state["order"], int(state["position"])
+        if not (isinstance(order, torch.Tensor) and len(order) == len(self.items) and 0 <= position <= len(order)
+                and bool((order.sort().values == torch.arange(len(order))).all())):
+            raise ValueError("its data-stream position is not one of this dataset")
         self.generator.set_state(state["generator"])
-        self.order, self.position = state["order"], state["position"]
+        self.order, self.position = order, position
 
 
 def make_data(dataset, data_root, batch_size, device, seed, image_size=None, max_lines=10_000_000, cache=None):

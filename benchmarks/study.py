@@ -33,9 +33,7 @@ PENALTY_ARMS = {
 BLOG_ARMS = {
     "wgangp": ["wgangp.py", "--schedule", "blog"],
     "wgangp-one-sided": ["wgangp.py", "--schedule", "blog", "--one-sided"],
-    "dragan-original": ["dragan.py", "--schedule", "blog", "--perturb", "original", "--loss", "wgan"],
     "dragan-improved": ["dragan.py", "--schedule", "blog", "--perturb", "improved", "--loss", "wgan"],
-    "prodgan": ["dragan.py", "--schedule", "blog", "--perturb", "prod", "--loss", "wgan"],
     "slogan": ["slogan.py", "--schedule", "blog", "--variant", "1"],
 }
 ADVAS_ARMS = {f"{name}-ncritic{n}": ["advas.py", "--n-critic", str(n)] + ([] if name == "advas" else ["--no-advas"])

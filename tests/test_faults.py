@@ -288,3 +288,23 @@ def test_a_nan_at_iteration_1_leaves_no_folder_blocking_the_name(tmp_path, monke
     monkeypatch.setattr(wgangp, "gradient_penalty", lambda *a, **k: torch.tensor(float("nan")))
     assert cli(wgangp.main, TOY + ["--iters", "2", "--runs-dir", str(tmp_path), "--run-name", "n"]) == 2
     assert not (tmp_path / "n").exists()
+
+
+def test_damaged_run_state_is_one_line(tmp_path):
+    run_dir = wgangp.main(["--dataset", "digits", "--width", "4", "--batch-size", "8", "--iters", "2",
+                           "--fid-weights", "none", "--runs-dir", str(tmp_path)])
+    args_path = os.path.join(run_dir, "args.json")
+    settings = json.load(open(args_path))
+    json.dump({**settings, "width": "wide"}, open(args_path, "w"))
+    with pytest.raises(common.UserError, match="width = 'wide', not a valid setting"):
+        wgangp.main(["--resume", run_dir, "--iters", "4"])
+    json.dump(settings, open(args_path, "w"))
+    state = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=True)
+    state["data"]["order"] = state["data"]["order"][:5]  # a stream of another dataset
+    torch.save(state, os.path.join(run_dir, "checkpoint.pt"))
+    with pytest.raises(common.UserError, match="its data does not match"):
+        wgangp.main(["--resume", run_dir, "--iters", "4"])
+    state["data"] = "garbage"
+    torch.save(state, os.path.join(run_dir, "checkpoint.pt"))
+    with pytest.raises(common.UserError, match="damaged|does not match"):
+        wgangp.main(["--resume", run_dir, "--iters", "4"])
