@@ -86,9 +86,9 @@ def critic_loss(critic, real, fake, *, gp_weight=10.0):
     """L_adv, the loss the critic minimises: WGAN-GP eq. 3, E f(fake) - E f(real) + gp_weight * penalty
     (gp_weight 0: no penalty term). Returns (L, terms); terms["w_distance"] = E f(real) - E f(fake)."""
     f_real, f_fake = critic_scores(critic, real, fake)
-    w_distance = f_real.mean() - f_fake.mean()
+    w_distance = f_real.mean() - f_fake.mean()                 # E f(x) - E f(G(z)), the critic's W estimate
     penalty = gradient_penalty(critic, real, fake) if gp_weight else torch.zeros((), device=real.device)
-    loss = -w_distance + gp_weight * penalty
+    loss = -w_distance + gp_weight * penalty                   # WGAN-GP eq. 3: AdvAs's L_adv
     return loss, {"w_distance": w_distance, "penalty": penalty}
 
 

@@ -1,8 +1,9 @@
 """What two or more of the method scripts share, and nothing that knows which method runs.
 
-Sections: errors and arguments | device, seeding | run folder, metrics, checkpoint |
-data (2D toys, images, text) | nets (MLP, DCGAN 64/32, WGAN-GP MNIST, 1D-CNN ResNet) |
-metrics (toy scores, n-gram JSD, FID) | evaluation and writers | plotting runs.
+Sections: errors and arguments | device, optimisers, seeding | run folder (steps, metrics, checkpoints, lock,
+signals) | data (2D toys, images, text) | nets as in the original code (toy MLPs, FOGAN's DCGAN, WGAN-GP's 64x64
+ResNet and MNIST nets, the text ResNets with FOGAN's batch norm) | metrics (toy scores, n-gram JSD, FID) |
+evaluation, caches and writers | plotting runs.
 """
 import argparse
 import collections

@@ -106,13 +106,13 @@ def critic_loss(critic, real, fake, *, lam=10.0, k=1.0, perturb="original", c=10
     """DRAGAN's critic loss: the GAN loss -E log sigmoid f(real) - E log(1 - sigmoid f(fake)) (objective "gan")
     or the WGAN loss E f(fake) - E f(real) ("wgan"), + lam * penalty near the data. Returns (L, terms)."""
     f_real, f_fake = critic_scores(critic, real, fake)
-    w_distance = f_real.mean() - f_fake.mean()
+    w_distance = f_real.mean() - f_fake.mean()                 # E f(x) - E f(G(z)), logged
     if objective == "gan":
         adversarial = F.softplus(-f_real).mean() + F.softplus(f_fake).mean()  # -log s(f(x)) - log(1 - s(f(G(z))))
     else:
-        adversarial = -w_distance
-    penalty = dragan_penalty(critic, dragan_perturb(real, perturb, c), k)
-    loss = adversarial + lam * penalty
+        adversarial = -w_distance                              # E f(G(z)) - E f(x) (WGAN-DRA)
+    penalty = dragan_penalty(critic, dragan_perturb(real, perturb, c), k)  # E (||grad f(x~)|| - k)^2 near the data
+    loss = adversarial + lam * penalty                         # DRAGAN's critic objective
     return loss, {"w_distance": w_distance, "adversarial": adversarial, "penalty": penalty}
 
 

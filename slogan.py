@@ -101,9 +101,9 @@ def critic_loss(critic, real, fake, *, lam=10.0, variant=1, one_sided=True):
     """The WGAN critic loss with SLOGAN's penalty: L = E f(fake) - E f(real) + lam * quotient penalty.
     Returns (L, terms); terms["w_distance"] is the critic's estimate E f(real) - E f(fake)."""
     f_real, f_fake = critic_scores(critic, real, fake)
-    w_distance = f_real.mean() - f_fake.mean()
+    w_distance = f_real.mean() - f_fake.mean()                 # E f(x) - E f(G(z)), the critic's W estimate
     penalty = lipschitz_quotient_penalty(critic, real, fake, variant, one_sided, f_real, f_fake)
-    loss = -w_distance + lam * penalty
+    loss = -w_distance + lam * penalty                         # the WGAN loss + SLOGAN's quotient penalty
     return loss, {"w_distance": w_distance, "penalty": penalty}
 
 

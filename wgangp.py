@@ -89,9 +89,9 @@ def critic_loss(critic, real, fake, *, lam=10.0, one_sided=False):
     """WGAN-GP eq. 3: L = E f(fake) - E f(real) + lam * penalty. Returns (L, terms); terms["w_distance"] is the
     critic's estimate E f(real) - E f(fake) of the Wasserstein distance."""
     f_real, f_fake = critic_scores(critic, real, fake)
-    w_distance = f_real.mean() - f_fake.mean()
-    penalty = gradient_penalty(critic, real, fake, one_sided)
-    loss = -w_distance + lam * penalty
+    w_distance = f_real.mean() - f_fake.mean()                 # E f(x) - E f(G(z)), the critic's W estimate
+    penalty = gradient_penalty(critic, real, fake, one_sided)  # E (||grad f(x_hat)|| - 1)^2
+    loss = -w_distance + lam * penalty                         # WGAN-GP eq. 3
     return loss, {"w_distance": w_distance, "penalty": penalty}
 
 
