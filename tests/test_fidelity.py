@@ -98,7 +98,11 @@ def test_text_nets_use_tflib_init():
     assert_uniform(conv_in.weight, math.sqrt(4 / (300 * 1 + 128 * 1)))   # Conv1D he_init: 4 / (fan_in + fan_out)
     assert_uniform(block.weight, math.sqrt(4 / (128 * 5 + 128 * 5)))
     assert_uniform(head.weight, math.sqrt(2 / (128 * 32 + 1)))             # Linear: Glorot
-    for m in critic.modules():
+    generator = common.text_generator(128, 300, 128, 32, batch_norm=True)
+    assert_uniform(generator[1].weight, math.sqrt(2 / (128 + 128 * 32)))    # Generator.Input: Glorot
+    assert_uniform(generator[4].res[1].weight, math.sqrt(4 / (128 * 5 + 128 * 5)))
+    assert_uniform(generator[-2].weight, math.sqrt(4 / (128 + 300)))        # Generator.Output: 1x1 conv, he_init
+    for m in list(critic.modules()) + list(generator.modules()):
         if isinstance(m, (nn.Conv1d, nn.Linear)):
             assert torch.count_nonzero(m.bias) == 0
 
