@@ -335,8 +335,9 @@ class Run:
     stopped_by = None  # the signal that stopped the last run (run_cli exits 128 + it)
 
     def __init__(self, script, args):
-        """Decide the folder (nothing is written yet; `start` makes it). Under torchrun only rank 0 writes
-        (folder, metrics, samples, checkpoints)."""
+        """Make and lock the run folder (a new run's `start` writes args.json into it; `abandon` removes it if the
+        run fails before its first checkpoint). Under torchrun only rank 0 writes (folder, metrics, samples,
+        checkpoints)."""
         self.script, self.args = script, args
         self.writes = rank() == 0
         self.created, self._lock = False, None
@@ -355,7 +356,13 @@ class Run:
         self.elapsed_before = 0.0  # wall-clock seconds of the earlier parts of a resumed run
         self._stop = False      # a stop signal arrived (this process): its number
         self._stopping = False  # checkpoint_due saw a stop (any rank): the loop ends after this iteration
+        if Run.current is not None:
+            Run.current.release()  # one run at a time in a process: the previous one has ended
         Run.current, Run.stopped_by = self, None
+        if self.writes:
+            if not args.resume:
+                self.make_folder()
+            self.lock()
 
     def make_folder(self):
         """Create the run folder; an auto-named run that meets a folder of the same name (another run started
@@ -393,12 +400,19 @@ class Run:
         handle.flush()
         self._lock = handle
 
+    def release(self):
+        """Let go of RUN/.lock (the training loop has ended)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
     def abandon(self):
         """After a failure: a folder this run created holds nothing worth keeping before its first checkpoint."""
         if self.created and self.writes and not os.path.exists(self.checkpoint_path):
             import shutil
             shutil.rmtree(self.dir, ignore_errors=True)
         self.created = False
+        self.release()
 
     @property
     def stop_requested(self):
@@ -463,13 +477,9 @@ class Run:
         self.start_time = time.time()
         if not self.args.resume:
             if self.writes:
-                self.make_folder()
-                self.lock()
                 write_atomically(os.path.join(self.dir, "args.json"), json.dumps(dataclasses.asdict(self.args), indent=2))
                 print(f"{self.script}: writing to {self.dir}")
             return 0
-        if self.writes:
-            self.lock()
         try:
             payload = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         except Exception as e:  # weights_only: a file with anything but tensors and plain values is refused
@@ -540,6 +550,7 @@ class Run:
                 if self._stopping:
                     return
         finally:
+            self.release()
             while _PREVIOUS_HANDLERS:
                 signum, previous = _PREVIOUS_HANDLERS.popitem()
                 try:

@@ -1,7 +1,7 @@
 """The fast paths we tried on one WGAN-GP iteration (5 or 1 critic steps + the generator step), outside the
 scripts so each variant differs in one thing only; ms per iteration, median of 3 runs of n iterations:
 
-  sep      three critic calls: fake, real, interpolates (the scripts before `common.critic_scores`)
+  sep      three critic calls: fake, real, interpolates (the scripts before `critic_scores`)
   cat2     one call on cat(real, fake), one on the interpolates (what the scripts do)
   cat3     one call on cat(real, fake, interpolates), input gradient taken on the interpolate rows
   _cl      channels-last convolutions        _bf16    bfloat16 autocast

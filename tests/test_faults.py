@@ -210,13 +210,18 @@ def test_two_runs_in_the_same_second_get_two_folders(tmp_path, monkeypatch):
 
 
 def test_a_second_process_on_a_run_folder_is_refused_naming_the_holder(tmp_path):
+    import fcntl
     run_dir = wgangp.main(TOY + ["--iters", "2", "--runs-dir", str(tmp_path)])
-    holder = common.Run("wgangp", common.parse_args(wgangp.Args, ["--resume", run_dir]))
-    holder.lock()
-    with pytest.raises(common.UserError, match=f"in use by process {os.getpid()}"):
-        wgangp.main(["--resume", run_dir, "--iters", "4"])
-    holder._lock.close()
+    with open(os.path.join(run_dir, ".lock"), "a+") as other:  # another process's lock on the folder
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        other.seek(0)
+        other.truncate()
+        other.write("process 4242 on otherhost since 2026-01-01 12:00:00\n")
+        other.flush()
+        with pytest.raises(common.UserError, match="in use by process 4242 on otherhost"):
+            wgangp.main(["--resume", run_dir, "--iters", "4"])
     wgangp.main(["--resume", run_dir, "--iters", "4"])  # free again
+    assert torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=True)["step"] == 4
 
 
 # ---- 8. a stop signal: checkpoint first, no FID ----------------------------------------------------------------
