@@ -12,7 +12,6 @@ import dataclasses
 import datetime
 import glob
 import hashlib
-import io
 import json
 import math
 import os
@@ -341,20 +340,14 @@ class Run:
         self.script, self.args = script, args
         self.writes = rank() == 0
         self.created, self._lock = False, None
-        if args.resume:  # parse_args has already taken the run's own settings
+        if args.resume:  # parse_args has already taken the run's own settings and checked its checkpoint
             self.dir = args.resume
-            if not os.path.isfile(os.path.join(self.dir, "checkpoint.pt")):
-                fail(f"--resume {self.dir}: no checkpoint.pt there")
         else:
-            self.name = args.run_name or f"{script}__{args.dataset}__{args.seed}__{datetime.datetime.now():%Y%m%d-%H%M%S}"
-            self.dir = os.path.join(args.runs_dir, self.name)
-            if args.run_name and os.path.exists(self.dir) and self.writes:
-                fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new --run-name")
-        self.checkpoint_path = os.path.join(self.dir, "checkpoint.pt")
-        self.metrics_path = os.path.join(self.dir, "metrics.csv")
+            name = args.run_name or f"{script}__{args.dataset}__{args.seed}__{datetime.datetime.now():%Y%m%d-%H%M%S}"
+            self.dir = os.path.join(args.runs_dir, name)
         self.start_time = time.time()
         self.elapsed_before = 0.0  # wall-clock seconds of the earlier parts of a resumed run
-        self._stop = False      # a stop signal arrived (this process): its number
+        self._stop = False      # a stop signal arrived (this process)
         self._stopping = False  # checkpoint_due saw a stop (any rank): the loop ends after this iteration
         if Run.current is not None:
             Run.current.release()  # one run at a time in a process: the previous one has ended
@@ -379,11 +372,22 @@ class Run:
                     fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new "
                          "--run-name")
                 self.dir, suffix = f"{base}-{suffix}", suffix + 1
-                self.checkpoint_path = os.path.join(self.dir, "checkpoint.pt")
-                self.metrics_path = os.path.join(self.dir, "metrics.csv")
+
+    @property
+    def checkpoint_path(self):
+        return os.path.join(self.dir, "checkpoint.pt")
+
+    @property
+    def metrics_path(self):
+        return os.path.join(self.dir, "metrics.csv")
+
+    def last_good_checkpoint(self):
+        """For the message of a stop: where the last good state is."""
+        return f"the last good checkpoint is {self.checkpoint_path}" if os.path.exists(self.checkpoint_path) \
+            else "no checkpoint was written yet"
 
     def lock(self):
-        """Hold an exclusive lock on RUN/.lock for the life of this process (released by the OS on exit)."""
+        """Hold an exclusive lock on RUN/.lock until `release` (the loop's end) or this process's exit."""
         import fcntl
         path = os.path.join(self.dir, ".lock")
         handle = open(path, "a+")
@@ -454,10 +458,8 @@ class Run:
         states = {k: unwrap(v).state_dict() for k, v in state.items()}
         bad = [name for name, sd in states.items() if not all_finite(sd)]
         if bad:
-            kept = f"the last good checkpoint is {self.checkpoint_path}" if os.path.exists(self.checkpoint_path) \
-                else "no checkpoint was written yet"
             fail(f"non-finite values in {', '.join(bad)} after iteration {step} (an optimiser step overflowed: "
-                 f"lower the learning rate or the penalty weight); stopping ({kept})")
+                 f"lower the learning rate or the penalty weight); stopping ({self.last_good_checkpoint()})")
         if not self.writes:
             return
         payload = {"script": self.script, "step": step, "seconds": self.seconds(), "rng": rng_state(), **states}
@@ -477,7 +479,8 @@ class Run:
         self.start_time = time.time()
         if not self.args.resume:
             if self.writes:
-                write_atomically(os.path.join(self.dir, "args.json"), json.dumps(dataclasses.asdict(self.args), indent=2))
+                write_atomically(os.path.join(self.dir, "args.json"),
+                                 lambda f: json.dump(dataclasses.asdict(self.args), f, indent=2))
                 print(f"{self.script}: writing to {self.dir}")
             return 0
         try:
@@ -508,9 +511,7 @@ class Run:
                 rows = list(csv.reader(f))
             keep = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
             if len(keep) < len(rows):  # rewritten atomically: a kill now leaves the old or the new file, whole
-                buffer = io.StringIO()
-                csv.writer(buffer, lineterminator="\n").writerows(keep)
-                write_atomically(self.metrics_path, buffer.getvalue())
+                write_atomically(self.metrics_path, lambda f: csv.writer(f).writerows(keep))
         print(f"resumed {self.dir} at iteration {step}")
         return step
 
@@ -534,9 +535,7 @@ class Run:
         values = torch.stack([t.detach().float() for t in terms.values()])
         if not bool(torch.isfinite(values).all()):
             bad = [name for name, v in zip(terms, values.tolist()) if not math.isfinite(v)]
-            kept = f"the last good checkpoint is {self.checkpoint_path}" if os.path.exists(self.checkpoint_path) \
-                else "no checkpoint was written yet"
-            fail(f"non-finite {', '.join(bad)} at iteration {step + 1}; stopping ({kept})")
+            fail(f"non-finite {', '.join(bad)} at iteration {step + 1}; stopping ({self.last_good_checkpoint()})")
 
 
     def steps(self, start):
@@ -584,12 +583,12 @@ def all_finite(state):
     return not isinstance(state, float) or math.isfinite(state)
 
 
-def write_atomically(path, text):
-    """Write a text file whole or not at all: a temp file beside it, flushed, then renamed over it."""
+def write_atomically(path, write, binary=False):
+    """Write a file whole or not at all: write(f) into a temp file beside it, flushed, then renamed over it."""
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "w") as f:
-            f.write(text)
+        with open(tmp, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -1163,9 +1162,10 @@ class ResBlock2d(nn.Module):
     def forward(self, x):
         if self.resample == "up":
             x = F.interpolate(x, scale_factor=2, mode="nearest")  # UpsampleConv: 4 copies + depth_to_space
-            return self.shortcut(x) + self.conv2(F.relu(self.norm2(self.conv1(F.relu(self.norm1(x))))))
-        shortcut = self.shortcut(F.avg_pool2d(x, 2))  # MeanPoolConv
-        return shortcut + F.avg_pool2d(self.conv2(F.relu(self.norm2(self.conv1(F.relu(self.norm1(x)))))), 2)
+        main = self.conv2(F.relu(self.norm2(self.conv1(F.relu(self.norm1(x))))))
+        if self.resample == "up":
+            return self.shortcut(x) + main
+        return self.shortcut(F.avg_pool2d(x, 2)) + F.avg_pool2d(main, 2)  # MeanPoolConv, ConvMeanPool
 
 
 def resnet_generator(z_dim=128, channels=3, width=64):
@@ -1302,19 +1302,17 @@ def make_nets(data, z_dim=None, width=None, critic_norm="none", generator_batch_
         channels, size = data.shape[0], data.shape[1]
         if arch in ("mlp", "mlp-leaky"):
             fail(f"--arch {arch} is for the 2D toys; images take dcgan, dcgan-pytorch or resnet")
+        z_dim = z_dim or (128 if arch == "resnet" else 100)
         if arch == "resnet":
             if size != 64:
                 fail(f"--arch resnet is WGAN-GP's 64x64 ResNet; --image-size {size} takes --arch dcgan or dcgan-pytorch")
-            z_dim = z_dim or 128
             generator, critic = resnet_generator(z_dim, channels, width or 64), resnet_critic(channels, width or 64)
             if critic_norm != "none":
                 fail("--arch resnet has its own layer norm in the critic; leave --critic-norm at none")
         elif arch == "dcgan-pytorch":
-            z_dim = z_dim or 100
             generator = pytorch_dcgan_generator(z_dim, channels, size, width or 64)
             critic = pytorch_dcgan_critic(channels, size, width or 64, critic_norm)
         else:
-            z_dim = z_dim or 100
             generator = dcgan_generator(z_dim, channels, size, width or 64)
             critic = dcgan_critic(channels, size, width or 64, critic_norm)
     else:
@@ -1387,10 +1385,10 @@ class NgramReference:
         self.vocab_size, self.max_n = vocab_size, max_n
         digest = hashlib.sha1(lines.tobytes() + f"|{vocab_size}|{max_n}".encode()).hexdigest()[:16]
         path = os.path.join(cache_dir, f"ngram_counts_{digest}.npz") if cache_dir else None
-        saved = load_cached(path, lambda p: (lambda z: ([z[f"keys{n}"] for n in range(1, max_n + 1)],
-                                                        [z[f"counts{n}"] for n in range(1, max_n + 1)]))(np.load(p)))
+        names = [f"keys{n}" for n in range(1, max_n + 1)] + [f"counts{n}" for n in range(1, max_n + 1)]
+        saved = load_cached(path, lambda p: load_npz(p, names))
         if saved is not None:
-            self.keys, self.counts = saved
+            self.keys, self.counts = saved[:max_n], saved[max_n:]
             return
         self.keys, self.counts = [], []
         rank = None  # rank of the (n-1)-gram starting at each position
@@ -1568,6 +1566,12 @@ def cache_dir(args):
     return getattr(args, "cache_dir", None) or os.path.join(args.runs_dir, ".cache")
 
 
+def load_npz(path, keys):
+    """The arrays `keys` of an .npz file, read now (a damaged file fails here, not later)."""
+    with np.load(path) as saved:
+        return [saved[k] for k in keys]
+
+
 def load_cached(path, loader):
     """loader(path) if a cache file is there and readable; None (recompute) when it is missing or damaged."""
     if path is None or not os.path.exists(path):
@@ -1579,20 +1583,14 @@ def load_cached(path, loader):
 
 
 def save_cached(path, saver):
-    """saver(file) into a temp file, then renamed to `path`: a kill never leaves a damaged cache file."""
+    """saver(file), written atomically to `path` (a kill never leaves a damaged cache file); no cache on error."""
     if path is None:
         return
-    tmp = f"{path}.tmp{os.getpid()}"
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        with open(tmp, "wb") as f:
-            saver(f)
-        os.replace(tmp, path)
+        write_atomically(path, saver, binary=True)
     except OSError:
         pass  # a full or read-only disk: the cache is an optimisation only
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 class Evaluator:
@@ -1623,16 +1621,16 @@ class Evaluator:
         """mu/sigma of the real set: from --fid-stats (TTUR's or pytorch-fid's .npz), else computed once and cached."""
         if self.fid_stats:
             try:
-                saved = np.load(self.fid_stats)
-                return saved["mu"], saved["sigma"]
+                mu, sigma = load_npz(self.fid_stats, ("mu", "sigma"))
+                return mu, sigma
             except (OSError, KeyError, ValueError) as e:
                 fail(f"--fid-stats {self.fid_stats}: not an .npz with mu and sigma ({type(e).__name__})")
         items = self.data.items
         key = hashlib.sha1(f"{self.data.dataset}|{tuple(items.shape)}|{int(items[::997].long().sum())}".encode())
         path = os.path.join(self.data.cache, f"fid_stats_{key.hexdigest()[:12]}.npz") if self.data.cache else None
-        saved = load_cached(path, lambda p: (lambda z: (z["mu"], z["sigma"]))(np.load(p)))
+        saved = load_cached(path, lambda p: load_npz(p, ("mu", "sigma")))
         if saved is not None:
-            return saved
+            return tuple(saved)
         mu, sigma = fid_statistics(self.fid_net, (self.data.convert(b) for b in items.split(250)))
         save_cached(path, lambda f: np.savez(f, mu=mu, sigma=sigma))
         return mu, sigma

@@ -86,8 +86,7 @@ def ms_per_iteration(variant, args, data, n):
 def main():
     kind, variants = sys.argv[1], sys.argv[2].split(",")
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 30
-    args = common.parse_args(wgangp.Args, FLAGS[kind])
-    common.fill_defaults(args, wgangp.DEFAULTS[kind])
+    args = common.parse_args(wgangp.Args, FLAGS[kind], wgangp.DEFAULTS)
     data = common.make_data(args.dataset, None, args.batch_size, torch.device("cpu"), 0, args.image_size)
     times = {v: [] for v in variants}
     for _ in range(3):  # interleaved, so drifts of the machine hit every variant alike

@@ -44,13 +44,7 @@ def step_table(device, smoke):
     for kind, flags in sizes.items():
         methods = step_time.METHODS[kind]
         n_critics = [step_time.n_critic_of(module, kind, extra) for _, module, extra in methods]
-        # the plain port and the floor, on the nets and batch of these flags
-        saved = step_time.SIZES[kind]["paper"]
-        step_time.SIZES[kind]["paper"] = flags
-        try:
-            plain, floor = step_time.plain_and_floor(kind, "paper", device, n, 1, sorted(set(n_critics)))
-        finally:
-            step_time.SIZES[kind]["paper"] = saved
+        plain, floor = step_time.plain_and_floor(kind, flags, device, n, 1, sorted(set(n_critics)))
         for k, ms in plain.items():
             cells(kind, f"plain WGAN-GP ({k} critic)", f"{ms:.1f}", "", "", "1.00", "", f"{ms / floor:.1f}", "", "")
         cells(kind, "floor (critic fwd+bwd)", f"{floor:.1f}", "", "", "", "", "1.0", "", "")

@@ -70,11 +70,10 @@ def script_ms_per_iteration(module, flags, warm, n, repeats):
     return statistics.median((run(warm + n) - run(warm)) / n * 1000 for _ in range(repeats))
 
 
-def plain_and_floor(kind, size, device, n, repeats, n_critics):
-    """The popular-port WGAN-GP iteration (for each critic-step count in n_critics) and the floor, on the same
-    nets and batch as the scripts."""
-    args = common.parse_args(wgangp.Args, SIZES[kind][size])
-    common.fill_defaults(args, wgangp.DEFAULTS[kind])
+def plain_and_floor(kind, flags, device, n, repeats, n_critics):
+    """The popular-port WGAN-GP iteration (for each critic-step count in n_critics) and the floor, on the nets
+    and batch the scripts build from `flags` (SIZES[kind][size])."""
+    args = common.parse_args(wgangp.Args, flags, wgangp.DEFAULTS)
     data = common.make_data(args.dataset, None, args.batch_size, device, 0, args.image_size)
     generator, critic, z_dim = common.make_nets(data, width=args.width, generator_batch_norm=args.generator_batch_norm)
     generator, critic = generator.to(device), critic.to(device)
@@ -158,7 +157,7 @@ def main():
             slow = size == "paper" and device.type == "cpu"
             n = 5 if slow else 30
             n_critics = [n_critic_of(module, kind, extra) for _, module, extra in METHODS[kind]]
-            plain, floor = plain_and_floor(kind, size, device, n, args.repeats, sorted(set(n_critics)))
+            plain, floor = plain_and_floor(kind, SIZES[kind][size], device, n, args.repeats, sorted(set(n_critics)))
             none = [""] * (len(amps) - 1)
             for k, ms in plain.items():
                 row(kind, size, f"plain WGAN-GP ({k} critic), fp32", [f"{ms:.1f}", *none, "", "1.00", *none,
