@@ -42,7 +42,7 @@ class Args:
     image_size: Optional[int] = arg(None, "image side (64 DCGAN, 32 DCGAN, 28 MNIST nets); default per dataset")
     eval_every: Optional[int] = arg(None, "evaluate, write samples and a checkpoint every N iterations")
     eval_samples: Optional[int] = arg(None, "samples per evaluation (toy 1000, text 6400, images 10000)")
-    fid_weights: Optional[str] = arg(None, "pt_inception-2015-12-05-6726825d.pth for FID ('none': no FID)")
+    fid_weights: Optional[str] = arg(None, "pytorch-fid's pt_inception-2015-12-05-6726825d.pth ('none': no FID; 'download')")
     fid_stats: Optional[str] = arg(None, "real-set FID statistics .npz (mu, sigma), e.g. TTUR's; default: computed, cached")
     seed: int = arg(1, "seed of python, numpy and torch")
     device: str = arg("auto", "cuda if available, else cpu")
@@ -51,16 +51,22 @@ class Args:
     cache_dir: Optional[str] = arg(None, "cache of decoded images, n-gram counts, FID statistics (default: RUNS_DIR/.cache)")
     run_name: Optional[str] = arg(None, "run folder name (default: script__dataset__seed__time)")
     resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt (with its own settings)")
+    threads: Optional[int] = arg(None, "CPU threads for torch (default: $OMP_NUM_THREADS, else half the CPUs)")
+    log_every: int = arg(10, "TensorBoard scalars (losses, penalty, W estimate, grad norms, it/s) every N iterations")
 
 
 # WGAN-GP's settings per data kind (gan_toy.py, gan_mnist.py / gan_64x64.py, FOGAN's run_ttur.sh for text).
 DEFAULTS = {
-    "toy": dict(iters=800, batch_size=256, n_critic=5, gp_weight=0.1, optimizer="adam", lr_critic=1e-4, lr_generator=1e-4,
-                beta1=0.5, beta2=0.9, arch="mlp", eval_every=200, generator_batch_norm=False),
-    "image": dict(iters=200_000, batch_size=64, n_critic=5, gp_weight=10.0, optimizer="adam", lr_critic=1e-4,
-                  lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="dcgan", eval_every=5000, generator_batch_norm=False),
-    "text": dict(iters=500_000, batch_size=64, n_critic=1, gp_weight=10.0, optimizer="adam", lr_critic=3e-4,
-                 lr_generator=1e-4, beta1=0.5, beta2=0.9, eval_every=2000, generator_batch_norm=True),
+    "toy": dict(width=512, iters=800, batch_size=256, n_critic=5, gp_weight=0.1, optimizer="adam", lr_critic=1e-4,
+                lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="mlp", eval_every=200, generator_batch_norm=False),
+    "image": dict(width=64, iters=200_000, batch_size=64, n_critic=5, gp_weight=10.0, optimizer="adam",
+                  lr_critic=1e-4, lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="dcgan", eval_every=5000,
+                  generator_batch_norm=False),
+    "text": dict(width=512, iters=500_000, batch_size=64, n_critic=1, gp_weight=10.0, optimizer="adam",
+                 lr_critic=3e-4, lr_generator=1e-4, beta1=0.5, beta2=0.9, eval_every=2000, generator_batch_norm=True),
+    # without --data-root: the embedded corpus / 8x8 digits, a CPU-sized miniature of the paper setting
+    "text embedded": dict(width=64, iters=800, eval_every=200, eval_samples=640),
+    "image embedded": dict(width=32, iters=400, eval_every=100, eval_samples=1000),
 }
 
 
@@ -89,7 +95,7 @@ def critic_loss(critic, real, fake, *, gp_weight=10.0):
     w_distance = f_real.mean() - f_fake.mean()                 # E f(x) - E f(G(z)), the critic's W estimate
     penalty = gradient_penalty(critic, real, fake) if gp_weight else torch.zeros((), device=real.device)
     loss = -w_distance + gp_weight * penalty                   # WGAN-GP eq. 3: AdvAs's L_adv
-    return loss, {"w_distance": w_distance, "penalty": penalty}
+    return loss, {"critic_loss": loss, "w_distance": w_distance, "penalty": penalty}
 
 
 def generator_loss(critic, real, fake):
@@ -101,13 +107,23 @@ def generator_loss(critic, real, fake):
 def advas_r_tilde(critic, real, fake, gp_weight=10.0):
     """Unbiased estimate of r = ||grad_phi L_adv||^2: X . X' with X, X' the critic-parameter gradients of L_adv
     (`critic_loss`) on two independent halves of the batch (AdvAs, "unbiased estimate": E[X.X'] = ||E X||^2,
-    while ||X||^2 is biased up by the minibatch variance). Differentiable w.r.t. `fake`, hence the generator."""
+    while ||X||^2 is biased up by the minibatch variance). Differentiable w.r.t. `fake`, hence the generator
+    (not w.r.t. the critic's parameters).
+    Cost: L_adv = [E f(fake) + gp_weight * penalty] - E f(real); only the bracket depends on `fake`, so only its
+    gradient keeps a graph (second/third-order autograd); the real term's gradient is a constant. Same value and
+    same generator gradient as differentiating the whole X . X' (tests/test_losses.py, float64)."""
     half = len(real) // 2
     params = [p for p in critic.parameters() if p.requires_grad]
-    x, x_prime = [torch.autograd.grad(critic_loss(critic, r, f, gp_weight=gp_weight)[0], params, create_graph=True,
-                                      allow_unused=True)
-                  for r, f in ((real[:half], fake[:half]), (real[half:], fake[half:]))]
-    return sum((a * b).sum() for a, b in zip(x, x_prime) if a is not None and b is not None)
+
+    def grad_l_adv(real, fake):  # X = grad_phi L_adv on one half, differentiable w.r.t. fake
+        penalty = gradient_penalty(critic, real, fake) if gp_weight else 0.0
+        fake_part = critic(fake).reshape(len(fake)).mean() + gp_weight * penalty     # WGAN-GP eq. 3, fake terms
+        x_fake = torch.autograd.grad(fake_part, params, create_graph=True, materialize_grads=True)
+        x_real = torch.autograd.grad(-critic(real).reshape(len(real)).mean(), params, materialize_grads=True)
+        return [a + b for a, b in zip(x_fake, x_real)]
+
+    x, x_prime = grad_l_adv(real[:half], fake[:half]), grad_l_adv(real[half:], fake[half:])
+    return sum((a * b).sum() for a, b in zip(x, x_prime))
 
 
 def advas_gradient(g_orig, g_advas):
@@ -148,7 +164,7 @@ def main(argv=None):
             with torch.no_grad():
                 fake = generator(torch.randn(args.batch_size, z_dim, device=device))
             loss, terms = critic_loss(critic, real, fake, gp_weight=args.gp_weight)
-            run.check_finite(step, critic_loss=loss, **terms)
+            run.check_finite(step, **terms)
             opt_critic.zero_grad(set_to_none=True)
             loss.backward()
             opt_critic.step()
@@ -157,29 +173,28 @@ def main(argv=None):
         # (unwrapped nets: both gradients come from torch.autograd.grad and are averaged over ranks here)
         params = list(generator.parameters())
         fake = common.unwrap(generator)(torch.randn(args.batch_size, z_dim, device=device))
-        loss, _ = generator_loss(common.unwrap(critic), real, fake)
-        run.check_finite(step, generator_loss=loss)
+        loss, generator_terms = generator_loss(common.unwrap(critic), real, fake)
+        run.check_finite(step, **generator_terms)
         g_orig = common.mean_over_ranks(torch.autograd.grad(loss, params, retain_graph=args.advas))
         if args.advas:
             r_tilde = advas_r_tilde(common.unwrap(critic), data.next(), fake, args.gp_weight if args.advas_gp else 0.0)
             g_advas = common.mean_over_ranks(g if g is not None else torch.zeros_like(p) for g, p in
                                              zip(torch.autograd.grad(r_tilde, params, allow_unused=True), params))
             gradient, advas_lambda = advas_gradient(g_orig, g_advas)
+            generator_terms.update(r_tilde=r_tilde, advas_lambda=advas_lambda)
         else:
             gradient = g_orig
         for p, g in zip(params, gradient):
             p.grad = g
         opt_generator.step()
 
-        # ---- evaluation + samples + checkpoint
+        # ---- TensorBoard every --log-every; evaluation, samples, checkpoint every --eval-every
         done = step + 1
+        run.log_train(done, {**terms, **generator_terms}, generator, critic)
         if run.checkpoint_due(done):  # checkpoint first: after a stop signal it is what must land
             run.save(done, generator=generator, critic=critic, opt_generator=opt_generator,
                      opt_critic=opt_critic, data=data)
-            advas_terms = {"r_tilde": round(r_tilde.item(), 6), "advas_lambda": round(advas_lambda.item(), 5)} \
-                if args.advas else {}
-            run.log_metrics(done, {"w_distance": round(terms["w_distance"].item(), 5), **advas_terms,
-                                   **evaluate(generator, critic, z_dim, done, quick=run.stopping)})
+            run.log_metrics(done, evaluate(generator, critic, z_dim, done, quick=run.stopping))
     return run.dir
 
 

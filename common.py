@@ -7,6 +7,7 @@ evaluation, caches and writers | plotting runs.
 """
 import argparse
 import collections
+import contextlib
 import csv
 import dataclasses
 import datetime
@@ -112,30 +113,75 @@ def parse_args(args_class, argv=None, defaults=None):
         for opt in action.option_strings)}
     args = args_class(**vars(namespace))
     if args.resume is not None:
-        return resumed_args(args, given)
-    if defaults:
+        args = resumed_args(args, given)
+    elif defaults:
         row = defaults
         if per_kind:
-            row = defaults[data_kind(args.dataset)]
+            kind = data_kind(args.dataset)
+            if kind == "image" and args.data_root is None and "dataset" not in given and args.dataset != "digits":
+                args.dataset = "digits"  # the default dataset needs --data-root: the embedded miniature instead
+            row = defaults[kind]
             if getattr(args, "schedule", "paper") == "blog":
-                if data_kind(args.dataset) != "toy":
+                if kind != "toy":
                     fail("--schedule blog is the notebook's 2D-toy setting; use it with a toy --dataset")
                 row = defaults["blog"]
+            elif args.data_root is None and f"{kind} embedded" in defaults:
+                row = {**row, **defaults[f"{kind} embedded"]}  # embedded data: a CPU-sized miniature
+                print(f"{script_name(args_class)}: no --data-root: a CPU-sized miniature on embedded data "
+                      f"({args.dataset}); the paper's setting on the real data: {paper_command(args_class)}")
+            elif kind == "toy":
+                print(f"{script_name(args_class)}: {args.dataset}, a 2D toy; the paper's setting on real data: "
+                      f"{paper_command(args_class)}")
         fill_defaults(args, row)
+    kind = data_kind(args.dataset)
+    if getattr(args, "eval_samples", 0) is None:
+        args.eval_samples = {"toy": 1000, "text": 6400, "image": 10_000}[kind]
+    if getattr(args, "image_size", 0) is None and kind == "image":
+        args.image_size = IMAGE_SIZE[args.dataset]
+    args.cache_dir = cache_dir(args)
+    set_threads(args)
     return args
 
 
-RESUME_MAY_CHANGE = ("iters", "device", "resume", "runs_dir")  # runs_dir: ignored, the folder is --resume
+def script_name(args_class):
+    module = sys.modules[args_class.__module__]
+    return os.path.splitext(os.path.basename(getattr(module, "__file__", None) or "script"))[0]
+
+
+def paper_command(args_class):
+    """The first `python ... --data-root ...` line of the script's docstring: how to run the paper's setting."""
+    doc = sys.modules[args_class.__module__].__doc__ or ""
+    lines = [line.strip().split("  #")[0].strip() for line in doc.splitlines()]
+    return next((line for line in lines if line.startswith("python") and "--data-root" in line), "see --help")
+
+
+def set_threads(args):
+    """--threads: torch's intra-op CPU threads, set before any torch work and kept in args.json. Default: the
+    OMP_NUM_THREADS environment variable if set, else half the CPUs (at least one): a lone run on 2 cores is
+    1.2-1.6x slower with one thread than with two, but two runs side by side with two threads each are 1.5-6x
+    slower than with one (benchmarks/threads.py), and users run seeds side by side."""
+    if args.threads is None:
+        if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+            args.threads = int(os.environ["OMP_NUM_THREADS"])
+        else:
+            args.threads = max(1, (os.cpu_count() or 1) // 2)
+    if not 1 <= args.threads <= 1024:
+        fail(f"--threads must be in 1 .. 1024, got {args.threads}")
+    torch.set_num_threads(args.threads)
+
+
+RESUME_MAY_CHANGE = ("iters", "device", "threads", "log_every", "resume", "runs_dir")  # runs_dir: ignored
 
 
 def resumed_args(args, given):
-    """--resume RUN: the settings in RUN/args.json, with --iters and --device from the command line if given."""
+    """--resume RUN: the settings in RUN/args.json, with --iters, --device, --threads, --log-every from the command
+    line if given."""
     if not args.resume:
         fail("--resume needs a run folder")
     others = sorted(name for name in given if name not in RESUME_MAY_CHANGE)
     if others:
-        fail("--resume continues a run with its own settings; only --iters and --device may be given with it, not "
-             + ", ".join("--" + n.replace("_", "-") for n in others))
+        fail("--resume continues a run with its own settings; only --iters, --device, --threads and --log-every may "
+             "be given with it, not " + ", ".join("--" + n.replace("_", "-") for n in others))
     if not os.path.isfile(os.path.join(args.resume, "checkpoint.pt")):
         fail(f"--resume {args.resume}: no checkpoint.pt there")
     path = os.path.join(args.resume, "args.json")
@@ -171,7 +217,8 @@ def fill_defaults(args, defaults):
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    for name in ("iters", "batch_size", "eval_every", "n_critic", "width", "eval_samples", "image_size", "z_dim"):
+    for name in ("iters", "batch_size", "eval_every", "n_critic", "width", "eval_samples", "image_size", "z_dim",
+                 "log_every"):
         if hasattr(args, name) and getattr(args, name) is not None and getattr(args, name) <= 0:
             fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     for name in ("lr_critic", "lr_generator"):  # a rate that is inf in float32 makes every weight inf at once
@@ -326,6 +373,34 @@ def set_rng_state(state):
 # =====================================================================================
 
 
+def train_scalars(terms, generator, critic):
+    """The loss terms (a dict of 0-d tensors) and both nets' gradient norms (of the last step each took) as
+    floats, read from the device in one transfer."""
+    names, values = list(terms), [t.detach().float().reshape(()) for t in terms.values()]
+    for name, net in (("critic_grad_norm", critic), ("generator_grad_norm", generator)):
+        grads = [p.grad.detach().float() for p in net.parameters() if p.grad is not None]
+        if grads:
+            names.append(name)
+            values.append(torch.sqrt(sum(g.pow(2).sum() for g in grads)).reshape(()).to(values[0].device))
+    return dict(zip(names, torch.stack(values).tolist()))
+
+
+def run_record(state):
+    """What ran: the device the nets are on, threads, versions, the git commit of this code (if in a clone)."""
+    device = next(unwrap(state["generator"]).parameters()).device if "generator" in state else None
+    import subprocess
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
+                                capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"device_used": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device is not None
+                                          and device.type == "cuda" else ""),
+            "world_size": world_size(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "git_commit": commit, "host": platform.node(),
+            "started": f"{datetime.datetime.now():%Y-%m-%d %H:%M:%S}"}
+
+
 class Run:
     """runs/<script>__<dataset>__<seed>__<time>/ with args.json, metrics.csv, samples, checkpoint.pt and .lock
     (held while a process trains in the folder: a second process gets one error line naming the holder)."""
@@ -348,6 +423,9 @@ class Run:
         self.start_time = time.time()
         self.elapsed_before = 0.0  # wall-clock seconds of the earlier parts of a resumed run
         self._stop = False      # a stop signal arrived (this process)
+        self.tb = None          # TensorBoard writer (rank 0, from `start`)
+        self._train = None      # (terms, generator, critic) of the latest iteration, for metrics.csv
+        self._last_log = None   # (iteration, time) of the last TensorBoard point, for iterations/s
         self._stopping = False  # checkpoint_due saw a stop (any rank): the loop ends after this iteration
         if Run.current is not None:
             Run.current.release()  # one run at a time in a process: the previous one has ended
@@ -405,7 +483,10 @@ class Run:
         self._lock = handle
 
     def release(self):
-        """Let go of RUN/.lock (the training loop has ended)."""
+        """Let go of RUN/.lock and close the TensorBoard file (the training loop has ended)."""
+        if self.tb is not None:
+            self.tb.close()
+            self.tb = None
         if self._lock is not None:
             self._lock.close()
             self._lock = None
@@ -431,11 +512,29 @@ class Run:
     def seconds(self):
         return self.elapsed_before + time.time() - self.start_time
 
+    def log_train(self, step, terms, generator, critic):
+        """Every iteration: keep the loss terms for metrics.csv; every --log-every iterations (and the last) write
+        them to TensorBoard as train/<name>, with the nets' gradient norms and iterations/s. One device sync
+        per logged iteration, none otherwise."""
+        self._train = (terms, generator, critic)
+        if self.tb is None or (step % self.args.log_every and step != self.args.iters):
+            return
+        now = time.time()
+        scalars = train_scalars(terms, generator, critic)
+        if self._last_log is not None and now > self._last_log[1]:
+            scalars["iterations_per_second"] = (step - self._last_log[0]) / (now - self._last_log[1])
+        self._last_log = (step, now)
+        for name, value in scalars.items():
+            self.tb.add_scalar(f"train/{name}", value, step)
+
     def log_metrics(self, step, metrics):
-        """One row per evaluation: iteration, wall-clock seconds, then the metrics."""
+        """One row per evaluation: iteration, wall-clock seconds, the latest loss terms and gradient norms, then
+        the metrics, every number to 6 significant digits; the metrics and samples also go to TensorBoard."""
         if not self.writes:
             return
-        row = {"iteration": step, "seconds": round(self.seconds(), 2), **metrics}
+        train = train_scalars(*self._train) if self._train else {}
+        row = {"iteration": step, "seconds": round(self.seconds(), 2),
+               **{k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in {**train, **metrics}.items()}}
         new = not os.path.exists(self.metrics_path)
         if not new:
             with open(self.metrics_path) as f:
@@ -446,10 +545,30 @@ class Run:
             if new:
                 writer.writeheader()
             writer.writerow(row)
+        if self.tb is not None:
+            self.log_evaluation_to_tensorboard(step, metrics)
         from tqdm import tqdm
         shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
-                          if not k.endswith("_bayes"))
+                          if k in ("iteration", "seconds", "w_distance") or k in metrics and not k.endswith("_bayes"))
         tqdm.write(shown)  # above the progress bar
+
+    def log_evaluation_to_tensorboard(self, step, metrics):
+        """eval/<metric> scalars and the samples the evaluation wrote (picture or text) at `step`."""
+        for name, value in metrics.items():
+            if isinstance(value, (int, float)) and not name.endswith("_bayes"):
+                self.tb.add_scalar(f"eval/{name}", value, step)
+        for name in (f"toy_{step:07d}.png", f"samples_{step:07d}.png"):
+            path = os.path.join(self.dir, name)
+            if os.path.exists(path):
+                from PIL import Image
+                with Image.open(path) as image:
+                    self.tb.add_image("samples", np.asarray(image.convert("RGB")), step, dataformats="HWC")
+        path = os.path.join(self.dir, f"samples_{step:07d}.txt")
+        if os.path.exists(path):
+            with open(path) as f:
+                lines = f.read().splitlines()[:20]
+            self.tb.add_text("samples", "\n".join("    " + line for line in lines), step)  # markdown code block
+        self.tb.flush()
 
     def save(self, step, **state):
         """Write checkpoint.pt atomically (temp file, then rename): a crash never leaves a broken one. First check
@@ -479,8 +598,10 @@ class Run:
         self.start_time = time.time()
         if not self.args.resume:
             if self.writes:
-                write_atomically(os.path.join(self.dir, "args.json"),
-                                 lambda f: json.dump(dataclasses.asdict(self.args), f, indent=2))
+                self.args.run_name = os.path.basename(self.dir)
+                record = {**dataclasses.asdict(self.args), "run": {"script": self.script, **run_record(state)}}
+                write_atomically(os.path.join(self.dir, "args.json"), lambda f: json.dump(record, f, indent=2))
+                self.open_tensorboard(0)
                 print(f"{self.script}: writing to {self.dir}")
             return 0
         try:
@@ -512,8 +633,35 @@ class Run:
             keep = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
             if len(keep) < len(rows):  # rewritten atomically: a kill now leaves the old or the new file, whole
                 write_atomically(self.metrics_path, lambda f: csv.writer(f).writerows(keep))
+        if self.writes:
+            self.record_resume(step, state)
+            self.open_tensorboard(step)
         print(f"resumed {self.dir} at iteration {step}")
         return step
+
+    def record_resume(self, step, state):
+        """Append to args.json's "resumes" list: the iteration, the settings that changed, where it runs now."""
+        path = os.path.join(self.dir, "args.json")
+        with open(path) as f:
+            record = json.load(f)
+        settings = dataclasses.asdict(self.args)
+        changed = {k: v for k, v in settings.items() if k in record and record[k] != v and k != "resume"}
+        record.update({k: v for k, v in changed.items()})
+        record.setdefault("resumes", []).append({"iteration": step, "changed": changed,
+                                                 "run": {"script": self.script, **run_record(state)}})
+        write_atomically(path, lambda f: json.dump(record, f, indent=2))
+
+    def open_tensorboard(self, step):
+        """The TensorBoard event file in the run folder (`tensorboard --logdir runs`); a resumed run drops the
+        points logged after its checkpoint (purge_step)."""
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            print("warning: no TensorBoard logging: pip install tensorboard", file=sys.stderr)
+            return
+        self.tb = SummaryWriter(self.dir, purge_step=step or None)
+        if not step:
+            self.tb.add_text("args", "\n".join(f"    {k}: {v}" for k, v in dataclasses.asdict(self.args).items()))
 
     def catch_stop_signals(self):
         """Ctrl-C / SIGTERM ask the loop to stop at the end of the iteration (it then saves)."""
@@ -878,8 +1026,6 @@ def load_text(root=None, seq_len=SEQ_LEN, max_lines=10_000_000, vocab_size=2048,
                  "undecodable or control characters)")
     else:
         lines, source = embedded_corpus_lines()[:max_lines], "embedded corpus (pydoc_data.topics)"
-        print("text: no --data-root given, training on the embedded corpus; "
-              "for the paper pass --data-root 1-billion-word-language-modeling-benchmark-r13output")
     lines = cut_and_pad(lines, seq_len)
     if len(lines) < 2 or all(line == PAD * seq_len for line in lines):
         fail(f"the text corpus ({source}) has no usable line")
@@ -1451,86 +1597,39 @@ def frechet_distance(mu1, sigma1, mu2, sigma2):
     return float(((mu1 - mu2) ** 2).sum() + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
 
 
-def fid_inception():
-    """The FID Inception network: torchvision's Inception v3 with 1008 classes and the blocks of the TF graph
-    (average pools that ignore padding; max pool in the last block), named as pytorch-fid's port
-    (FIDInceptionA/C/E_1/E_2) so `pt_inception-2015-12-05-6726825d.pth` loads with strict=True."""
-    from torchvision.models import inception as tv
-
-    class FIDInceptionA(tv.InceptionA):
-        def _forward(self, x):
-            b1 = self.branch1x1(x)
-            b5 = self.branch5x5_2(self.branch5x5_1(x))
-            b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
-            pool = self.branch_pool(F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
-            return [b1, b5, b3, pool]
-
-    class FIDInceptionC(tv.InceptionC):
-        def _forward(self, x):
-            b1 = self.branch1x1(x)
-            b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
-            d = x
-            for layer in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4,
-                          self.branch7x7dbl_5):
-                d = layer(d)
-            pool = self.branch_pool(F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
-            return [b1, b7, d, pool]
-
-    def inception_e(pool_fn):
-        class FIDInceptionE(tv.InceptionE):
-            def _forward(self, x):
-                b1 = self.branch1x1(x)
-                b3 = self.branch3x3_1(x)
-                b3 = torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1)
-                d = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
-                d = torch.cat([self.branch3x3dbl_3a(d), self.branch3x3dbl_3b(d)], 1)
-                return [b1, b3, d, self.branch_pool(pool_fn(x))]
-        return FIDInceptionE
-
-    FIDInceptionE_1 = inception_e(lambda x: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
-    FIDInceptionE_2 = inception_e(lambda x: F.max_pool2d(x, 3, 1, 1))  # the TF graph's last block max-pools
-
-    net = tv.Inception3(num_classes=1008, aux_logits=False, init_weights=False)
-    net.Mixed_5b, net.Mixed_5c, net.Mixed_5d = FIDInceptionA(192, 32), FIDInceptionA(256, 64), FIDInceptionA(288, 64)
-    net.Mixed_6b = FIDInceptionC(768, channels_7x7=128)
-    net.Mixed_6c, net.Mixed_6d = FIDInceptionC(768, channels_7x7=160), FIDInceptionC(768, channels_7x7=160)
-    net.Mixed_6e = FIDInceptionC(768, channels_7x7=192)
-    net.Mixed_7b, net.Mixed_7c = FIDInceptionE_1(1280), FIDInceptionE_2(2048)
-    return net
-
-
 def fid_features(net, images):
-    """2048-d pool3 features of images in [-1, 1] (any size, 1 or 3 channels): resized to 299 bilinear."""
+    """2048-d pool3 features of images in [-1, 1] (any size, 1 or 3 channels) from pytorch-fid's InceptionV3
+    (`load_fid_net`), which resizes to 299 bilinearly and takes [0, 1]."""
     x = images if images.shape[1] == 3 else images.repeat(1, 3, 1, 1)
-    x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
-    for name in ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
-                 "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
-                 "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"):
-        x = getattr(net, name)(x)
-    return F.adaptive_avg_pool2d(x, 1).flatten(1)
+    return net((x.float() + 1) / 2)[0].flatten(1)
 
 
-def load_fid_net(weights_path, device):
-    """The FID network with the pytorch-fid weights, from `weights_path`, else torch hub's cache, else a download.
-    Returns None, with one warning line, when no weights can be had (training goes on without FID)."""
-    candidates = [weights_path] if weights_path else []
-    candidates.append(os.path.join(torch.hub.get_dir(), "checkpoints", FID_WEIGHTS_FILE))
-    path = next((p for p in candidates if p and os.path.isfile(p)), None)
-    if weights_path and path != weights_path:
-        fail(f"--fid-weights {weights_path}: no such file")
-    if path is None:
+def load_fid_net(weights, device):
+    """pytorch-fid's InceptionV3 (pool3) with its FID weights, from `weights` (--fid-weights: a path; "download":
+    fetch them into torch hub's cache), else torch hub's cache file if it is there. Nothing is downloaded
+    unless asked: without weights FID is skipped, with one warning line."""
+    from pytorch_fid.inception import InceptionV3
+    cached = os.path.join(torch.hub.get_dir(), "checkpoints", FID_WEIGHTS_FILE)
+    if weights and weights != "download" and not os.path.isfile(weights):
+        fail(f"--fid-weights {weights}: no such file")
+    path = None if weights == "download" else weights or (cached if os.path.isfile(cached) else None)
+    if path is None and weights != "download":
+        print(f"warning: FID skipped: no {FID_WEIGHTS_FILE} (pass --fid-weights PATH, or --fid-weights download)",
+              file=sys.stderr)
+        return None
+    import tempfile
+    hub_dir = torch.hub.get_dir()
+    with tempfile.TemporaryDirectory() as tmp:
+        if path is not None:  # pytorch-fid reads hub's cache by file name: show it our file under that name
+            os.makedirs(os.path.join(tmp, "checkpoints"))
+            os.symlink(os.path.abspath(path), os.path.join(tmp, "checkpoints", FID_WEIGHTS_FILE))
+            torch.hub.set_dir(tmp)
         try:
-            url = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + FID_WEIGHTS_FILE
-            torch.hub.download_url_to_file(url, candidates[-1], progress=False)
-            path = candidates[-1]
-        except Exception:
-            print(f"warning: FID skipped: no {FID_WEIGHTS_FILE} (pass --fid-weights PATH)", file=sys.stderr)
-            return None
-    net = fid_inception()
-    try:
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
-    except Exception as e:
-        fail(f"--fid-weights {path}: not pytorch-fid's {FID_WEIGHTS_FILE} ({type(e).__name__})")
+            net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True, normalize_input=True)
+        except Exception as e:
+            fail(f"--fid-weights {path or 'download'}: not pytorch-fid's {FID_WEIGHTS_FILE} ({type(e).__name__})")
+        finally:
+            torch.hub.set_dir(hub_dir)
     return net.eval().requires_grad_(False).to(device)
 
 
@@ -1704,47 +1803,93 @@ def read_metrics(run_dir):
         return list(csv.DictReader(f))
 
 
-def plot_runs(run_dirs, metric, path, group=lambda d: os.path.basename(d).split("__")[0], bayes=None):
-    """One figure, two panels: `metric` against iterations and against wall-clock seconds; runs grouped
-    (same colour) by `group(run_dir)`, mean line per group over its seeds."""
+def run_group(run_dir):
+    """A run's group in a plot: its script and dataset (args.json; else the folder name), and its seed."""
+    settings = {}
+    with contextlib.suppress(OSError, ValueError):
+        with open(os.path.join(run_dir, "args.json")) as f:
+            settings = json.load(f)
+    parts = os.path.basename(os.path.normpath(run_dir)).split("__")
+    script = (settings.get("run") or {}).get("script") if isinstance(settings.get("run"), dict) else None
+    script = script or parts[0]
+    dataset = settings.get("dataset") or (parts[1] if len(parts) > 1 else "?")
+    return f"{script} {dataset}", settings.get("seed", parts[2] if len(parts) > 2 else "?")
+
+
+def plot_runs(runs, metric, path, title=None, bayes=None):
+    """One figure, two panels: `metric` against iterations and against wall-clock seconds. `runs`: (label or
+    None, run_dir) pairs; runs are grouped by label (default: script and dataset). Each run is a thin line with
+    markers; each group with several runs adds its mean (thick) and a min-max band over its runs."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     groups = collections.defaultdict(list)
-    for run_dir in run_dirs:
-        groups[group(run_dir)].append(read_metrics(run_dir))
-    for colour, (name, runs) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4, sorted(groups.items())):
-        for i, rows in enumerate(runs):
-            rows = [r for r in rows if r.get(metric) not in (None, "")]
+    for label, run_dir in runs:
+        name, seed = run_group(run_dir)
+        rows = [r for r in read_metrics(run_dir) if r.get(metric) not in (None, "")]
+        groups[label or name].append((seed, rows))
+    if not any(rows for members in groups.values() for _, rows in members):
+        have = sorted({k for _, run_dir in runs for r in read_metrics(run_dir)[:1] for k in r} - {"iteration", "seconds"})
+        fail(f"no run has the metric {metric!r}; these runs have: {', '.join(have) or 'no metrics yet'}")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for colour, (name, members) in zip(colours * 4, sorted(groups.items())):
+        seeds = sorted({str(seed) for seed, _ in members})
+        label = f"{name} ({len(members)} run{'s' * (len(members) > 1)}, seed{'s' * (len(seeds) > 1)} {', '.join(seeds)})"
+        by_iteration = collections.defaultdict(list)
+        for seed, rows in members:
+            for r in rows:
+                by_iteration[int(r["iteration"])].append((float(r["seconds"]), float(r[metric])))
             for ax, x in zip(axes, ("iteration", "seconds")):
-                ax.plot([float(r[x]) for r in rows], [float(r[metric]) for r in rows], color=colour, alpha=0.8,
-                        lw=1, label=f"{name} ({len(runs)} seeds)" if i == 0 else None)
+                ax.plot([float(r[x]) for r in rows], [float(r[metric]) for r in rows], color=colour, marker="o",
+                        ms=3, lw=0.8, alpha=0.35 if len(members) > 1 else 0.9,
+                        label=label if len(members) == 1 and ax is axes[0] else None)
+        if len(members) > 1:  # mean and min-max band over the runs, per evaluation
+            iterations = sorted(by_iteration)
+            values = [[v for _, v in by_iteration[i]] for i in iterations]
+            seconds = [float(np.mean([s for s, _ in by_iteration[i]])) for i in iterations]
+            mean = [float(np.mean(v)) for v in values]
+            for ax, x in zip(axes, (iterations, seconds)):
+                ax.fill_between(x, [min(v) for v in values], [max(v) for v in values], color=colour, alpha=0.15,
+                                lw=0)
+                ax.plot(x, mean, color=colour, marker="o", ms=4, lw=2,
+                        label=f"{label}: mean, min-max band" if ax is axes[0] else None)
     if bayes is None:  # a "<metric>_bayes" column (text JSD) is the floor the papers draw
-        column = [runs[0][0].get(metric + "_bayes") for runs in groups.values() if runs[0]][:1]
+        column = [rows[0].get(metric + "_bayes") for members in groups.values() for _, rows in members if rows][:1]
         bayes = float(column[0]) if column and column[0] not in (None, "") else None
     for ax, x in zip(axes, ("iterations", "wall-clock seconds")):
         if bayes is not None:
-            ax.axhline(bayes, color="k", ls="--", lw=1, label="Bayes limit")
+            ax.axhline(bayes, color="k", ls="--", lw=1, label="Bayes limit" if ax is axes[0] else None)
         ax.set_xlabel(x)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
+    fig.suptitle(title or f"{metric}: " + " vs ".join(sorted(groups)), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def plot_main(argv=None):
-    """python common.py plot METRIC OUT.png RUN_DIR... : compare runs against iterations and wall-clock."""
-    argv = sys.argv[1:] if argv is None else argv
+    """python common.py plot METRIC OUT.png [LABEL=]RUN_DIR... [--title TITLE]: a metric of several runs against
+    iterations and wall-clock seconds, grouped by script and dataset, or by the LABEL given before a run."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    title = None
+    if "--title" in argv:
+        at = argv.index("--title")
+        if at + 1 >= len(argv):
+            fail("--title needs a text")
+        title = argv[at + 1]
+        del argv[at:at + 2]
     if len(argv) < 4 or argv[0] != "plot":
-        fail("usage: python common.py plot METRIC OUT.png RUN_DIR [RUN_DIR ...]")
-    metric, out, runs = argv[1], argv[2], argv[3:]
-    for run_dir in runs:
+        fail("usage: python common.py plot METRIC OUT.png [LABEL=]RUN_DIR [[LABEL=]RUN_DIR ...] [--title TITLE]")
+    metric, out, runs = argv[1], argv[2], []
+    for item in argv[3:]:
+        label, _, run_dir = item.rpartition("=") if "=" in item and not os.path.isdir(item) else (None, "", item)
         if not os.path.isfile(os.path.join(run_dir, "metrics.csv")):
             fail(f"{run_dir} has no metrics.csv")
-    plot_runs(runs, metric, out)
+        runs.append((label or None, run_dir))
+    plot_runs(runs, metric, out, title)
     print(f"wrote {out}")
 
 

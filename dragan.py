@@ -47,7 +47,7 @@ class Args:
     image_size: Optional[int] = arg(None, "image side (64 DCGAN, 32 DCGAN, 28 MNIST nets); default per dataset")
     eval_every: Optional[int] = arg(None, "evaluate, write samples and a checkpoint every N iterations")
     eval_samples: Optional[int] = arg(None, "samples per evaluation (toy 1000, text 6400, images 10000)")
-    fid_weights: Optional[str] = arg(None, "pt_inception-2015-12-05-6726825d.pth for FID ('none': no FID)")
+    fid_weights: Optional[str] = arg(None, "pytorch-fid's pt_inception-2015-12-05-6726825d.pth ('none': no FID; 'download')")
     fid_stats: Optional[str] = arg(None, "real-set FID statistics .npz (mu, sigma), e.g. TTUR's; default: computed, cached")
     seed: int = arg(1, "seed of python, numpy and torch")
     device: str = arg("auto", "cuda if available, else cpu")
@@ -56,19 +56,25 @@ class Args:
     cache_dir: Optional[str] = arg(None, "cache of decoded images, n-gram counts, FID statistics (default: RUNS_DIR/.cache)")
     run_name: Optional[str] = arg(None, "run folder name (default: script__dataset__seed__time)")
     resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt (with its own settings)")
+    threads: Optional[int] = arg(None, "CPU threads for torch (default: $OMP_NUM_THREADS, else half the CPUs)")
+    log_every: int = arg(10, "TensorBoard scalars (losses, penalty, W estimate, grad norms, it/s) every N iterations")
 
 
 # DRAGAN's lambda = 10, one critic step (a standard GAN); the WGAN-GP settings otherwise. "blog": the Lernapparat
 # notebook (RMSprop 5e-5, 10 critic steps, LeakyReLU MLPs, 5000 generator iterations, lambda 10).
 DEFAULTS = {
-    "toy": dict(iters=800, batch_size=256, n_critic=1, lam=10.0, optimizer="adam", lr_critic=1e-4, lr_generator=1e-4,
-                beta1=0.5, beta2=0.9, arch="mlp", eval_every=200, generator_batch_norm=False),
-    "blog": dict(iters=5000, batch_size=256, n_critic=10, lam=10.0, optimizer="rmsprop", lr_critic=5e-5,
-                 lr_generator=5e-5, beta1=0.5, beta2=0.9, arch="mlp-leaky", eval_every=500, generator_batch_norm=False),
-    "image": dict(iters=200_000, batch_size=64, n_critic=1, lam=10.0, optimizer="adam", lr_critic=1e-4,
+    "toy": dict(width=512, iters=800, batch_size=256, n_critic=1, lam=10.0, optimizer="adam", lr_critic=1e-4,
+                lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="mlp", eval_every=200, generator_batch_norm=False),
+    "blog": dict(width=512, iters=5000, batch_size=256, n_critic=10, lam=10.0, optimizer="rmsprop", lr_critic=5e-5,
+                 lr_generator=5e-5, beta1=0.5, beta2=0.9, arch="mlp-leaky", eval_every=500,
+                 generator_batch_norm=False),
+    "image": dict(width=64, iters=200_000, batch_size=64, n_critic=1, lam=10.0, optimizer="adam", lr_critic=1e-4,
                   lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="dcgan", eval_every=5000, generator_batch_norm=False),
-    "text": dict(iters=500_000, batch_size=64, n_critic=1, lam=10.0, optimizer="adam", lr_critic=3e-4,
+    "text": dict(width=512, iters=500_000, batch_size=64, n_critic=1, lam=10.0, optimizer="adam", lr_critic=3e-4,
                  lr_generator=1e-4, beta1=0.5, beta2=0.9, eval_every=2000, generator_batch_norm=True),
+    # without --data-root: the embedded corpus / 8x8 digits, a CPU-sized miniature of the paper setting
+    "text embedded": dict(width=64, iters=800, eval_every=200, eval_samples=640),
+    "image embedded": dict(width=32, iters=1500, eval_every=500, eval_samples=1000),
 }
 
 
@@ -113,7 +119,7 @@ def critic_loss(critic, real, fake, *, lam=10.0, k=1.0, perturb="original", c=10
         adversarial = -w_distance                              # E f(G(z)) - E f(x) (WGAN-DRA)
     penalty = dragan_penalty(critic, dragan_perturb(real, perturb, c), k)  # E (||grad f(x~)|| - k)^2 near the data
     loss = adversarial + lam * penalty                         # DRAGAN's critic objective
-    return loss, {"w_distance": w_distance, "adversarial": adversarial, "penalty": penalty}
+    return loss, {"critic_loss": loss, "w_distance": w_distance, "adversarial": adversarial, "penalty": penalty}
 
 
 def generator_loss(critic, real, fake, *, objective="gan"):
@@ -150,7 +156,7 @@ def main(argv=None):
                 fake = generator(torch.randn(args.batch_size, z_dim, device=device))
             loss, terms = critic_loss(critic, real, fake, lam=args.lam, k=args.k, perturb=args.perturb, c=args.c,
                                       objective=args.loss)
-            run.check_finite(step, critic_loss=loss, **terms)
+            run.check_finite(step, **terms)
             opt_critic.zero_grad(set_to_none=True)
             loss.backward()
             opt_critic.step()
@@ -158,20 +164,20 @@ def main(argv=None):
         # ---- generator: non-saturating -E log sigmoid f(G(z)) (gan) or -E f(G(z)) (wgan)
         critic.requires_grad_(False)
         fake = generator(torch.randn(args.batch_size, z_dim, device=device))
-        loss, _ = generator_loss(critic, real, fake, objective=args.loss)
-        run.check_finite(step, generator_loss=loss)
+        loss, generator_terms = generator_loss(critic, real, fake, objective=args.loss)
+        run.check_finite(step, **generator_terms)
         opt_generator.zero_grad(set_to_none=True)
         loss.backward()
         opt_generator.step()
         critic.requires_grad_(True)
 
-        # ---- evaluation + samples + checkpoint
+        # ---- TensorBoard every --log-every; evaluation, samples, checkpoint every --eval-every
         done = step + 1
+        run.log_train(done, {**terms, **generator_terms}, generator, critic)
         if run.checkpoint_due(done):  # checkpoint first: after a stop signal it is what must land
             run.save(done, generator=generator, critic=critic, opt_generator=opt_generator,
                      opt_critic=opt_critic, data=data)
-            run.log_metrics(done, {"w_distance": round(terms["w_distance"].item(), 5),
-                                   **evaluate(generator, critic, z_dim, done, quick=run.stopping)})
+            run.log_metrics(done, evaluate(generator, critic, z_dim, done, quick=run.stopping))
     return run.dir
 
 

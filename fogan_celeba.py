@@ -39,7 +39,7 @@ class Args:
     image_size: Optional[int] = arg(None, "image side: 64 (DCGAN 64x64) or 32")
     eval_every: Optional[int] = arg(None, "evaluate (FID), write an image grid and a checkpoint every N iterations")
     eval_samples: Optional[int] = arg(None, "generated images per FID evaluation (the paper: 50000)")
-    fid_weights: Optional[str] = arg(None, "pt_inception-2015-12-05-6726825d.pth for FID ('none': no FID)")
+    fid_weights: Optional[str] = arg(None, "pytorch-fid's pt_inception-2015-12-05-6726825d.pth ('none': no FID; 'download')")
     fid_stats: Optional[str] = arg(None, "real-set FID statistics .npz (mu, sigma), e.g. TTUR's; default: computed, cached")
     seed: int = arg(1, "seed of python, numpy and torch")
     device: str = arg("auto", "cuda if available, else cpu")
@@ -48,12 +48,18 @@ class Args:
     cache_dir: Optional[str] = arg(None, "cache of decoded images, n-gram counts, FID statistics (default: RUNS_DIR/.cache)")
     run_name: Optional[str] = arg(None, "run folder name (default: script__dataset__seed__time)")
     resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt (with its own settings)")
+    threads: Optional[int] = arg(None, "CPU threads for torch (default: $OMP_NUM_THREADS, else half the CPUs)")
+    log_every: int = arg(10, "TensorBoard scalars (losses, penalty, W estimate, grad norms, it/s) every N iterations")
 
 
-# The paper's settings (FOGAN code, CelebA): ~256k iterations = 81 epochs of 202,599 images at batch 64.
-DEFAULTS = dict(iters=256_000, batch_size=64, n_critic=1, lam=0.5, mu=1.0, max_alpha=0.01, lr_critic=1e-4,
-                lr_generator=1e-4, beta1=0.5, beta2=0.999, width=64, z_dim=100, image_size=64, eval_every=5000,
-                eval_samples=50_000)
+# The paper's settings (FOGAN code, CelebA): ~256k iterations = 81 epochs of 202,599 images at batch 64;
+# without --data-root, the embedded 8x8 digits (resized) with a CPU-sized miniature of them.
+DEFAULTS = {
+    "image": dict(iters=256_000, batch_size=64, n_critic=1, lam=0.5, mu=1.0, max_alpha=0.01, lr_critic=1e-4,
+                  lr_generator=1e-4, beta1=0.5, beta2=0.999, width=64, z_dim=100, image_size=64, eval_every=5000,
+                  eval_samples=50_000),
+    "image embedded": dict(width=32, image_size=32, iters=1500, eval_every=500, eval_samples=1000),
+}
 
 
 def perturb_fake(real, fake, max_alpha=0.01):
@@ -101,7 +107,7 @@ def critic_loss(critic, real, fake, *, lam=0.5, mu=1.0, max_alpha=0.01):
     target = first_order_target(real, fake_perturbed, f_real.detach(), f_fake.detach())
     first_order = (grad.flatten(1).norm(dim=1) - target).pow(2).mean()                  # (||grad f(x')|| - t)^2
     loss = -w_distance + lam * lipschitz + mu * first_order
-    return loss, {"w_distance": w_distance, "lipschitz": lipschitz, "first_order": first_order}
+    return loss, {"critic_loss": loss, "w_distance": w_distance, "lipschitz": lipschitz, "first_order": first_order}
 
 
 def generator_loss(critic, real, fake, *, max_alpha=0.01):
@@ -112,10 +118,6 @@ def generator_loss(critic, real, fake, *, max_alpha=0.01):
 
 def main(argv=None):
     args = common.parse_args(Args, argv, DEFAULTS)  # command line > paper setting; --resume: the run's own
-    if args.dataset == "celeba" and not args.data_root and not args.resume:
-        print("celeba: no --data-root given; put CelebA's aligned images (img_align_celeba/*.jpg) in a folder and pass "
-              "--data-root FOLDER. Training on the embedded 8x8 digits, resized, instead.")
-        args.dataset = "digits"
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("fogan_celeba", args)
     common.seed_everything(args.seed)
@@ -140,7 +142,7 @@ def main(argv=None):
             with torch.no_grad():
                 fake = generator(torch.randn(args.batch_size, z_dim, device=device))
             loss, terms = critic_loss(critic, real, fake, lam=args.lam, mu=args.mu, max_alpha=args.max_alpha)
-            run.check_finite(step, critic_loss=loss, **terms)
+            run.check_finite(step, **terms)
             opt_critic.zero_grad(set_to_none=True)
             loss.backward()
             opt_critic.step()
@@ -149,20 +151,20 @@ def main(argv=None):
         critic.requires_grad_(False)
         real = data.next()
         fake = generator(torch.randn(args.batch_size, z_dim, device=device))
-        loss, _ = generator_loss(critic, real, fake, max_alpha=args.max_alpha)
-        run.check_finite(step, generator_loss=loss)
+        loss, generator_terms = generator_loss(critic, real, fake, max_alpha=args.max_alpha)
+        run.check_finite(step, **generator_terms)
         opt_generator.zero_grad(set_to_none=True)
         loss.backward()
         opt_generator.step()
         critic.requires_grad_(True)
 
-        # ---- evaluation + samples + checkpoint
+        # ---- TensorBoard every --log-every; evaluation, samples, checkpoint every --eval-every
         done = step + 1
+        run.log_train(done, {**terms, **generator_terms}, generator, critic)
         if run.checkpoint_due(done):  # checkpoint first: after a stop signal it is what must land
             run.save(done, generator=generator, critic=critic, opt_generator=opt_generator,
                      opt_critic=opt_critic, data=data)
-            run.log_metrics(done, {"w_distance": round(terms["w_distance"].item(), 5),
-                                   **evaluate(generator, critic, z_dim, done, quick=run.stopping)})
+            run.log_metrics(done, evaluate(generator, critic, z_dim, done, quick=run.stopping))
     return run.dir
 
 

@@ -43,11 +43,17 @@ class Args:
     cache_dir: Optional[str] = arg(None, "cache of decoded images, n-gram counts, FID statistics (default: RUNS_DIR/.cache)")
     run_name: Optional[str] = arg(None, "run folder name (default: script__dataset__seed__time)")
     resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt (with its own settings)")
+    threads: Optional[int] = arg(None, "CPU threads for torch (default: $OMP_NUM_THREADS, else half the CPUs)")
+    log_every: int = arg(10, "TensorBoard scalars (losses, penalty, W estimate, grad norms, it/s) every N iterations")
 
 
-# The paper's settings (FOGAN code, WGAN_GP/run_fogan.sh: One Billion Word, 500k iterations, --batch_norm_g).
-DEFAULTS = dict(iters=500_000, batch_size=64, n_critic=1, lam=0.1, mu=1.0, max_alpha=0.01, lr_critic=3e-4,
-                lr_generator=1e-4, beta1=0.5, beta2=0.9, width=512, generator_batch_norm=True, eval_every=2000)
+# The paper's settings (FOGAN code, WGAN_GP/run_fogan.sh: One Billion Word, 500k iterations, --batch_norm_g);
+# without --data-root, the embedded corpus with a CPU-sized miniature of them (narrower nets, a short run).
+DEFAULTS = {
+    "text": dict(iters=500_000, batch_size=64, n_critic=1, lam=0.1, mu=1.0, max_alpha=0.01, lr_critic=3e-4,
+                 lr_generator=1e-4, beta1=0.5, beta2=0.9, width=512, generator_batch_norm=True, eval_every=2000),
+    "text embedded": dict(width=64, iters=800, eval_every=200, eval_samples=640),
+}
 
 
 def perturb_fake(real, fake, max_alpha=0.01):
@@ -95,7 +101,7 @@ def critic_loss(critic, real, fake, *, lam=0.1, mu=1.0, max_alpha=0.01):
     target = first_order_target(real, fake_perturbed, f_real.detach(), f_fake.detach())
     first_order = (grad.flatten(1).norm(dim=1) - target).pow(2).mean()                  # (||grad f(x')|| - t)^2
     loss = -w_distance + lam * lipschitz + mu * first_order
-    return loss, {"w_distance": w_distance, "lipschitz": lipschitz, "first_order": first_order}
+    return loss, {"critic_loss": loss, "w_distance": w_distance, "lipschitz": lipschitz, "first_order": first_order}
 
 
 def generator_loss(critic, real, fake, *, max_alpha=0.01):
@@ -130,7 +136,7 @@ def main(argv=None):
             with torch.no_grad():
                 fake = generator(torch.randn(args.batch_size, z_dim, device=device))
             loss, terms = critic_loss(critic, real, fake, lam=args.lam, mu=args.mu, max_alpha=args.max_alpha)
-            run.check_finite(step, critic_loss=loss, **terms)
+            run.check_finite(step, **terms)
             opt_critic.zero_grad(set_to_none=True)
             loss.backward()
             opt_critic.step()
@@ -139,20 +145,20 @@ def main(argv=None):
         critic.requires_grad_(False)
         real = data.next()
         fake = generator(torch.randn(args.batch_size, z_dim, device=device))
-        loss, _ = generator_loss(critic, real, fake, max_alpha=args.max_alpha)
-        run.check_finite(step, generator_loss=loss)
+        loss, generator_terms = generator_loss(critic, real, fake, max_alpha=args.max_alpha)
+        run.check_finite(step, **generator_terms)
         opt_generator.zero_grad(set_to_none=True)
         loss.backward()
         opt_generator.step()
         critic.requires_grad_(True)
 
-        # ---- evaluation + samples + checkpoint
+        # ---- TensorBoard every --log-every; evaluation, samples, checkpoint every --eval-every
         done = step + 1
+        run.log_train(done, {**terms, **generator_terms}, generator, critic)
         if run.checkpoint_due(done):  # checkpoint first: after a stop signal it is what must land
             run.save(done, generator=generator, critic=critic, opt_generator=opt_generator,
                      opt_critic=opt_critic, data=data)
-            run.log_metrics(done, {"w_distance": round(terms["w_distance"].item(), 5),
-                                   **evaluate(generator, critic, z_dim, done, quick=run.stopping)})
+            run.log_metrics(done, evaluate(generator, critic, z_dim, done, quick=run.stopping))
     return run.dir
 
 

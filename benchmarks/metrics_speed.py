@@ -20,6 +20,17 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import common  # noqa: E402
 
 
+def random_fid_net():
+    """pytorch-fid's InceptionV3 with its random initial weights (the weights' values do not change the cost):
+    its weight loading is skipped, so nothing is downloaded."""
+    from unittest import mock
+    from pytorch_fid import inception
+    with mock.patch.object(inception, "load_state_dict_from_url", lambda *a, **k: {}), \
+            mock.patch.object(torch.nn.Module, "load_state_dict", lambda self, *a, **k: None):
+        net = inception.InceptionV3([inception.InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
+    return net.eval().requires_grad_(False)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
@@ -50,7 +61,7 @@ def main():
           f"load from cache {load:.2f} s, evaluate {args.samples:,} samples for n=1..6 {evaluate:.2f} s "
           f"(JSD n=4: {values[3]:.3f})")
 
-    net = common.fid_inception().eval().requires_grad_(False).to(device)
+    net = random_fid_net().to(device)
     n = args.fid_images or (2000 if device.type == "cuda" else 100)
     batch = args.fid_batch or (500 if device.type == "cuda" else 50)
     images = torch.rand(batch, 3, 64, 64, device=device) * 2 - 1

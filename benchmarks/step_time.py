@@ -10,6 +10,7 @@ in the same run:
     python benchmarks/step_time.py                    # small CPU sizes and the papers' sizes
     python benchmarks/step_time.py --size small       # only the small sizes (~10 minutes on 2 CPU cores)
     python benchmarks/step_time.py --amp none         # float32 only
+    python benchmarks/step_time.py --only wgangp,advas --kinds toy,text   # some scripts, some data kinds
 
 A script's ms/iteration is (T(warm + n) - T(warm)) / n over whole main() runs that evaluate only at their end, so
 start-up and the final evaluation cancel (one untimed run first loads what the scripts import lazily); the plain
@@ -144,6 +145,7 @@ def main():
     parser.add_argument("--kinds", default="toy,image,text")
     parser.add_argument("--amp", default="none,bf16", help="precisions of the scripts' runs: none, bf16 or both")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", help="comma-separated scripts to time (e.g. wgangp,advas); default: all")
     args = parser.parse_args()
     device = common.pick_device()
     amps = args.amp.split(",")
@@ -156,14 +158,15 @@ def main():
         for size in sizes:
             slow = size == "paper" and device.type == "cpu"
             n = 5 if slow else 30
-            n_critics = [n_critic_of(module, kind, extra) for _, module, extra in METHODS[kind]]
+            methods = [m for m in METHODS[kind] if not args.only or m[1].__name__ in args.only.split(",")]
+            n_critics = [n_critic_of(module, kind, extra) for _, module, extra in methods]
             plain, floor = plain_and_floor(kind, SIZES[kind][size], device, n, args.repeats, sorted(set(n_critics)))
             none = [""] * (len(amps) - 1)
             for k, ms in plain.items():
                 row(kind, size, f"plain WGAN-GP ({k} critic), fp32", [f"{ms:.1f}", *none, "", "1.00", *none,
                                                                     f"{ms / floor:.1f}"])
             row(kind, size, "floor (critic fwd+bwd), fp32", [f"{floor:.1f}", *none, "", "", *none, "1.0"])
-            for (label, module, extra), n_critic in zip(METHODS[kind], n_critics):
+            for (label, module, extra), n_critic in zip(methods, n_critics):
                 ms = [script_ms_per_iteration(module, SIZES[kind][size] + extra + ["--amp", amp],
                                               warm=2 if slow else 10, n=n, repeats=args.repeats) for amp in amps]
                 batch = _defaults(module, kind)["batch_size"]

@@ -93,47 +93,69 @@ def test_frechet_rank_deficient_is_finite():
 # ---- FID network ---------------------------------------------------------------------------
 
 
-def test_fid_net_matches_pytorch_fid_port(monkeypatch):
-    """Same module names and parameter shapes as pytorch-fid's FID Inception (its weights load strict), and the
-    same pool3 features when both hold the same (random) weights."""
-    from pytorch_fid import inception as reference
-    ours = common.fid_inception().eval()
-    state = ours.state_dict()
-    monkeypatch.setattr(reference, "load_state_dict_from_url", lambda *a, **k: state)
-    theirs = reference.fid_inception_v3().eval()  # loads our state dict with strict=True
-    assert {k: v.shape for k, v in theirs.state_dict().items()} == {k: v.shape for k, v in state.items()}
+def random_fid_weights(path):
+    """A file shaped like pytorch-fid's FID weights (random values): the FID Inception as pytorch-fid builds it."""
+    from pytorch_fid import inception as pf
     torch.manual_seed(0)
-    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    net = pf._inception_v3(num_classes=1008, aux_logits=False, weights=None)
+    net.Mixed_5b, net.Mixed_5c, net.Mixed_5d = pf.FIDInceptionA(192, 32), pf.FIDInceptionA(256, 64), \
+        pf.FIDInceptionA(288, 64)
+    net.Mixed_6b, net.Mixed_6c = pf.FIDInceptionC(768, channels_7x7=128), pf.FIDInceptionC(768, channels_7x7=160)
+    net.Mixed_6d, net.Mixed_6e = pf.FIDInceptionC(768, channels_7x7=160), pf.FIDInceptionC(768, channels_7x7=192)
+    net.Mixed_7b, net.Mixed_7c = pf.FIDInceptionE_1(1280), pf.FIDInceptionE_2(2048)
+    torch.save(net.state_dict(), path)
+    return net.state_dict()
+
+
+def no_downloads(monkeypatch, tmp_path):
+    """An empty torch hub cache (TORCH_HOME), and any download attempt fails the test."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)  # set back after the test: load_fid_net sets the folder
+    def refuse(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+
+
+def test_fid_net_is_pytorch_fid_with_the_given_weights(tmp_path, monkeypatch):
+    """--fid-weights PATH: pytorch-fid's InceptionV3 holding exactly that file's weights, no download; the
+    features are pytorch-fid's own on [0, 1] images (ours take [-1, 1] and grey images)."""
+    from pytorch_fid.inception import InceptionV3
+    no_downloads(monkeypatch, tmp_path)
+    state = random_fid_weights(tmp_path / "weights.pth")
+    net = common.load_fid_net(str(tmp_path / "weights.pth"), torch.device("cpu"))
+    assert isinstance(net, InceptionV3)
+    loaded = list(net.blocks.state_dict().values())
+    expected = [v for k, v in state.items() if not k.startswith("fc.")]  # every tensor but the unused classifier
+    assert len(loaded) == len(expected)
+    assert sum(v.double().sum().item() for v in loaded) == pytest.approx(sum(v.double().sum().item()
+                                                                           for v in expected), rel=1e-12)
+    torch.manual_seed(1)
+    images = torch.rand(2, 3, 40, 40) * 2 - 1
     with torch.no_grad():
-        features = common.fid_features(ours, images)
-        wrapper = reference.InceptionV3([3], resize_input=True, normalize_input=True)
-        wrapper.blocks.load_state_dict(_blocks_state(theirs), strict=True)
-        expected = wrapper.eval()((images + 1) / 2)[0].flatten(1)  # pytorch-fid takes [0, 1]
-    assert features.shape == (2, 2048)
-    assert torch.allclose(features, expected, atol=1e-4, rtol=1e-4)
+        features = common.fid_features(net, images)
+        expected = net((images + 1) / 2)[0].flatten(1)
+        grey = common.fid_features(net, images[:, :1])
+        expected_grey = net((images[:, :1].repeat(1, 3, 1, 1) + 1) / 2)[0].flatten(1)
+    assert features.shape == (2, 2048) and torch.equal(features, expected) and torch.equal(grey, expected_grey)
+    assert torch.hub.get_dir() == str(tmp_path / "hub")  # the hub folder is put back
 
 
-def _blocks_state(net):
-    """Our state dict arranged as pytorch-fid's InceptionV3.blocks (4 nn.Sequential blocks)."""
-    names = [["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", None], [ "Conv2d_3b_1x1", "Conv2d_4a_3x3", None],
-             ["Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"],
-             ["Mixed_7a", "Mixed_7b", "Mixed_7c", None]]
-    state = {}
-    for b, block in enumerate(names):
-        for i, name in enumerate(block):
-            if name:
-                for k, v in getattr(net, name).state_dict().items():
-                    state[f"{b}.{i}.{k}"] = v
-    return state
+def test_fid_weights_from_the_hub_cache_without_download(tmp_path, monkeypatch):
+    no_downloads(monkeypatch, tmp_path)
+    os.makedirs(tmp_path / "hub" / "checkpoints")
+    random_fid_weights(tmp_path / "hub" / "checkpoints" / common.FID_WEIGHTS_FILE)
+    assert common.load_fid_net(None, torch.device("cpu")) is not None
 
 
-def test_fid_skipped_with_one_warning_offline(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+def test_fid_skipped_with_one_warning_and_no_download(tmp_path, monkeypatch, capsys):
+    no_downloads(monkeypatch, tmp_path)
     assert common.load_fid_net(None, torch.device("cpu")) is None
     assert capsys.readouterr().err.count("\n") == 1
     with pytest.raises(common.UserError, match="no such file"):
         common.load_fid_net(str(tmp_path / "missing.pth"), torch.device("cpu"))
+    (tmp_path / "garbage.pth").write_bytes(b"not weights")
+    with pytest.raises(common.UserError, match="not pytorch-fid's"):
+        common.load_fid_net(str(tmp_path / "garbage.pth"), torch.device("cpu"))
 
 
 # ---- toy scores ----------------------------------------------------------------------------
@@ -187,8 +209,9 @@ def test_plot_command(tmp_path):
 
 def test_fid_in_the_evaluation_with_precomputed_statistics(tmp_path, monkeypatch):
     """The image evaluation computes FID against a TTUR/pytorch-fid style .npz (mu, sigma); a bad file is an error."""
-    torch.manual_seed(0)
-    net = common.fid_inception().eval().requires_grad_(False)
+    no_downloads(monkeypatch, tmp_path)
+    random_fid_weights(tmp_path / "weights.pth")
+    net = common.load_fid_net(str(tmp_path / "weights.pth"), torch.device("cpu"))
     monkeypatch.setattr(common, "load_fid_net", lambda path, device: net)
     features = np.random.RandomState(0).randn(50, 2048)
     np.savez(tmp_path / "stats.npz", mu=features.mean(0), sigma=np.cov(features, rowvar=False))

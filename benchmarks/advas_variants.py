@@ -1,0 +1,177 @@
+"""Ways to compute AdvAs's generator gradient g_AdvAs = d(X . X')/d theta (X, X' = grad_phi L_adv on the two
+halves of the batch, fake = G_theta(z)), each checked equal to the definition in float64, then timed in float32
+on the scripts' own nets (median of --repeats runs of n calls, generator forward included):
+
+  definition  X and X' both with a graph, reverse-over-reverse through all of X . X'
+  split       what advas.py does: only the fake-dependent part of L_adv keeps a graph (the real term's gradient
+              is a constant in theta)
+  jvp         forward-over-reverse: X, X' without a graph, then d/dfake of the directional derivative
+              <grad_phi L_fake, X'> = jvp of L in phi along X' (torch.func), one vector-Jacobian product into G
+  vmap        jvp with both halves batched by torch.func.vmap (one call instead of two)
+
+    python benchmarks/advas_variants.py                      # toy (width 512) and text (width 64) on this device
+    python benchmarks/advas_variants.py --kinds text --text-width 512 --n 3     # the paper's text size
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import torch
+from torch.func import functional_call, grad, jvp, vmap
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import advas  # noqa: E402
+import common  # noqa: E402
+
+
+def definition(critic, real, fake, gp_weight):
+    half = len(real) // 2
+    params = list(critic.parameters())
+    x, x_prime = [torch.autograd.grad(advas.critic_loss(critic, r, f, gp_weight=gp_weight)[0], params,
+                                      create_graph=True)
+                  for r, f in ((real[:half], fake[:half]), (real[half:], fake[half:]))]
+    return sum((a * b).sum() for a, b in zip(x, x_prime))
+
+
+def split(critic, real, fake, gp_weight):
+    return advas.advas_r_tilde(critic, real, fake, gp_weight)
+
+
+def functional_losses(critic, gp_weight):
+    """L_adv's fake-dependent part and the whole L_adv as functions of (critic params, real, fake, eps)."""
+    def score(params, x):
+        return functional_call(critic, params, (x,)).reshape(len(x))
+
+    def fake_part(params, real, fake, eps):  # E f(fake) + gp_weight * penalty   (WGAN-GP eq. 3)
+        loss = score(params, fake).mean()
+        if gp_weight:
+            x_hat = real + eps * (fake - real)
+            slope = grad(lambda x: score(params, x).sum())(x_hat).flatten(1).norm(dim=1)
+            loss = loss + gp_weight * (slope - 1).pow(2).mean()
+        return loss
+
+    return fake_part, lambda params, real, fake, eps: fake_part(params, real, fake, eps) - score(params, real).mean()
+
+
+def half_eps(real):
+    """The two halves' interpolation draws, in the order gradient_penalty draws them."""
+    half = len(real) // 2
+    return [torch.rand(n, *[1] * (real.dim() - 1), device=real.device).to(real.dtype)
+            for n in (half, len(real) - half)]
+
+
+def jvp_fake_gradient(critic, real, fake, gp_weight):
+    """d r_tilde / d fake (the caller backpropagates it into G): no r_tilde value is formed."""
+    fake_part, l_adv = functional_losses(critic, gp_weight)
+    params = {n: p.detach() for n, p in critic.named_parameters()}
+    half = len(real) // 2
+    halves = [(real[:half], fake[:half].detach()), (real[half:], fake[half:].detach())]
+    eps = half_eps(real) if gp_weight else [None, None]
+    x = [grad(l_adv)(params, r, f, e) for (r, f), e in zip(halves, eps)]
+
+    def directional(fake, real, eps, along):  # <grad_phi L_fake(fake), along>
+        return jvp(lambda p: fake_part(p, real, fake, eps), (params,), (along,))[1]
+
+    return torch.cat([grad(directional)(f, r, e, x[1 - i]) for i, ((r, f), e) in enumerate(zip(halves, eps))])
+
+
+def vmap_fake_gradient(critic, real, fake, gp_weight):
+    fake_part, l_adv = functional_losses(critic, gp_weight)
+    params = {n: p.detach() for n, p in critic.named_parameters()}
+    half = len(real) // 2
+    reals, fakes = real.reshape(2, half, *real.shape[1:]), fake.detach().reshape(2, half, *fake.shape[1:])
+    eps = torch.stack(half_eps(real)) if gp_weight else torch.zeros(2, half, *[1] * (real.dim() - 1))
+    x = vmap(grad(l_adv), in_dims=(None, 0, 0, 0))(params, reals, fakes, eps)
+    along = {k: v.flip(0) for k, v in x.items()}  # half 1 along X', half 2 along X
+
+    def directional(real, fake, eps, along):
+        return jvp(lambda p: fake_part(p, real, fake, eps), (params,), (along,))[1]
+
+    return vmap(grad(directional, argnums=1))(reals, fakes, eps, along).reshape(fake.shape)
+
+
+def generator_gradient(variant, generator, critic, z, real, gp_weight):
+    params = list(generator.parameters())
+    fake = generator(z)
+    if variant in ("definition", "split"):
+        r_tilde = {"definition": definition, "split": split}[variant](critic, real, fake, gp_weight)
+        return torch.autograd.grad(r_tilde, params)
+    fake_gradient = {"jvp": jvp_fake_gradient, "vmap": vmap_fake_gradient}[variant](critic, real, fake, gp_weight)
+    return torch.autograd.grad(fake, params, fake_gradient)
+
+
+VARIANTS = ("definition", "split", "jvp", "vmap")
+
+
+def nets(kind, width, device, dtype):
+    torch.manual_seed(0)
+    flags = ["--dataset", "swissroll"] if kind == "toy" else ["--dataset", "text"]
+    args = common.parse_args(advas.Args, flags + ["--width", str(width)], advas.DEFAULTS)
+    data = common.make_data(args.dataset, None, args.batch_size, device, 0, None)
+    generator, critic, z_dim = common.make_nets(data, width=width, generator_batch_norm=args.generator_batch_norm)
+    generator, critic = generator.to(device, dtype), critic.to(device, dtype)
+    real = data.next().to(dtype)
+    return generator, critic, torch.randn(args.batch_size, z_dim, device=device, dtype=dtype), real, args.gp_weight
+
+
+def relative_errors(kind, width, device):
+    """Each variant against the definition, float64, with and without the GP in L_adv."""
+    generator, critic, z, real, _ = nets(kind, width, device, torch.float64)
+    errors = {}
+    for gp_weight in (10.0, 0.0):
+        results = {}
+        for variant in VARIANTS:
+            torch.manual_seed(1)  # the same interpolation draws for every variant
+            results[variant] = generator_gradient(variant, generator, critic, z, real, gp_weight)
+        reference = results["definition"]
+        size = torch.sqrt(sum((g ** 2).sum() for g in reference))
+        for variant, result in results.items():
+            difference = torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(result, reference)))
+            errors[variant, gp_weight] = (difference / size).item()
+    return errors
+
+
+def milliseconds(variant, kind, width, device, n, repeats):
+    generator, critic, z, real, gp_weight = nets(kind, width, device, torch.float32)
+
+    def once():
+        generator_gradient(variant, generator, critic, z, real, gp_weight)
+    once()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(n):
+            once()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) / n * 1000)
+    return statistics.median(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--kinds", default="toy,text")
+    parser.add_argument("--toy-width", type=int, default=512)
+    parser.add_argument("--text-width", type=int, default=64)
+    parser.add_argument("--n", type=int, default=5, help="calls per timing")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    device = common.pick_device()
+    print(f"device: {device}, {torch.get_num_threads()} threads; torch {torch.__version__}")
+    print("| data | width | variant | rel. error GP / no GP (float64) | ms per g_AdvAs (float32) | / split |")
+    print("|---|---|---|---|---|---|")
+    for kind in args.kinds.split(","):
+        width = args.toy_width if kind == "toy" else args.text_width
+        errors = relative_errors(kind, width, device)
+        ms = {v: milliseconds(v, kind, width, device, args.n, args.repeats) for v in VARIANTS}
+        for variant in VARIANTS:
+            print(f"| {kind} | {width} | {variant} | {errors[variant, 10.0]:.1e} / {errors[variant, 0.0]:.1e} | "
+                  f"{ms[variant]:.1f} | {ms[variant] / ms['split']:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
