@@ -132,6 +132,9 @@ def parse_args(args_class, argv=None, defaults=None):
             elif kind == "toy":
                 print(f"{script_name(args_class)}: {args.dataset}, a 2D toy; the paper's setting on real data: "
                       f"{paper_command(args_class)}")
+            note = getattr(sys.modules[args_class.__module__], "DEMO_NOTE", None)
+            if note and args.data_root is None and getattr(args, "schedule", "paper") != "blog":
+                print(f"{script_name(args_class)}: {note}")  # what the CPU demo trains, where it differs
         fill_defaults(args, row)
     kind = data_kind(args.dataset)
     if getattr(args, "eval_samples", 0) is None:

@@ -68,8 +68,8 @@ DEFAULTS = {
     "text": dict(width=512, iters=500_000, batch_size=64, n_critic=1, lam=10.0, optimizer="adam", lr_critic=3e-4,
                  lr_generator=1e-4, beta1=0.5, beta2=0.9, eval_every=2000, generator_batch_norm=True),
     # without --data-root: the embedded corpus / 8x8 digits, a CPU-sized miniature of the paper setting
-    "text embedded": dict(width=64, iters=800, eval_every=200, eval_samples=640),
-    "image embedded": dict(width=32, iters=400, eval_every=100, eval_samples=1000),
+    "text embedded": dict(width=64, iters=600, eval_every=150, eval_samples=640),
+    "image embedded": dict(width=16, iters=200, eval_every=50, eval_samples=1000),
 }
 
 

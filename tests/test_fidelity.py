@@ -75,9 +75,14 @@ def test_text_generator_batch_norm_sits_where_fogan_puts_it():
 
 
 def test_text_scripts_default_to_the_batch_norm_generator_and_500k_iterations():
+    """With the real data (--data-root) the paper's run; the embedded corpus gets the miniature of it."""
     for module, argv in ((fogan_text, []), (wgangp, ["--dataset", "text"])):
-        args = common.parse_args(module.Args, argv, module.DEFAULTS)
+        args = common.parse_args(module.Args, argv + ["--data-root", "1-billion-word"], module.DEFAULTS)
         assert args.generator_batch_norm is True and args.iters == 500_000 and args.n_critic == 1
+        assert args.width == 512
+        mini = common.parse_args(module.Args, argv, module.DEFAULTS)
+        assert mini.generator_batch_norm is True and mini.n_critic == 1 and mini.batch_size == 64
+        assert mini.width == 64 and mini.iters < 10_000
 
 
 # ---- initialisation ----------------------------------------------------------------------------------

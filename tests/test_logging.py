@@ -105,7 +105,7 @@ def test_embedded_data_gets_the_miniature_and_data_root_the_paper(tmp_path, caps
                               fogan_text.DEFAULTS)
     assert (paper.width, paper.iters, paper.generator_batch_norm, paper.eval_every) == (512, 100_000, True, 2000)
     celeba = common.parse_args(fogan_celeba.Args, [], fogan_celeba.DEFAULTS)
-    assert (celeba.dataset, celeba.image_size, celeba.width) == ("digits", 32, 32)
+    assert (celeba.dataset, celeba.image_size, celeba.width) == ("digits", 28, 32)
     with pytest.raises(common.UserError, match="needs its data"):
         fogan_celeba.main(["--dataset", "celeba", "--runs-dir", str(tmp_path)])  # asked for CelebA: no silent swap
     for module in (wgangp, dragan, slogan, advas):
