@@ -13,6 +13,8 @@ on the scripts' own nets (median of --repeats runs of n calls, generator forward
     python benchmarks/advas_variants.py --kinds text --text-width 512 --n 3     # the paper's text size
 """
 import argparse
+import contextlib
+import io
 import os
 import statistics
 import sys
@@ -108,7 +110,8 @@ VARIANTS = ("definition", "split", "jvp", "vmap")
 def nets(kind, width, device, dtype):
     torch.manual_seed(0)
     flags = ["--dataset", "swissroll"] if kind == "toy" else ["--dataset", "text"]
-    args = common.parse_args(advas.Args, flags + ["--width", str(width)], advas.DEFAULTS)
+    with contextlib.redirect_stdout(io.StringIO()):  # parse_args's line on the paper's setting
+        args = common.parse_args(advas.Args, flags + ["--width", str(width)], advas.DEFAULTS)
     data = common.make_data(args.dataset, None, args.batch_size, device, 0, None)
     generator, critic, z_dim = common.make_nets(data, width=width, generator_batch_norm=args.generator_batch_norm)
     generator, critic = generator.to(device, dtype), critic.to(device, dtype)

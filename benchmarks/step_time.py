@@ -49,7 +49,7 @@ SIZES = {
 METHODS = {
     "toy": [("wgangp", wgangp, []), ("wgangp one-sided", wgangp, ["--one-sided"]),
             ("dragan wgan", dragan, ["--loss", "wgan", "--n-critic", "5"]),
-            ("slogan v1", slogan, []), ("advas", advas, [])],
+            ("slogan v1", slogan, []), ("advas", advas, ["--n-critic", "5"])],
     "image": [("wgangp", wgangp, []), ("wgangp", wgangp, ["--n-critic", "1"]),
               ("fogan_celeba", fogan_celeba, []), ("dragan gan", dragan, []),
               ("slogan v1", slogan, []), ("advas", advas, [])],
