@@ -18,14 +18,15 @@ import io
 import os
 import statistics
 import sys
-import time
 
 import torch
 from torch.func import functional_call, grad, jvp, vmap
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import advas  # noqa: E402
 import common  # noqa: E402
+import step_time  # noqa: E402
 
 
 def definition(critic, real, fake, gp_weight):
@@ -138,21 +139,9 @@ def relative_errors(kind, width, device):
 
 def milliseconds(variant, kind, width, device, n, repeats):
     generator, critic, z, real, gp_weight = nets(kind, width, device, torch.float32)
-
-    def once():
-        generator_gradient(variant, generator, critic, z, real, gp_weight)
-    once()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(n):
-            once()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) / n * 1000)
-    return statistics.median(times)
+    return statistics.median(step_time.time_loop(
+        lambda: generator_gradient(variant, generator, critic, z, real, gp_weight), device, n, warm=1)
+        for _ in range(repeats))
 
 
 def main(argv=None):

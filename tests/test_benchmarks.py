@@ -20,3 +20,15 @@ def test_gpu_check_smoke_prints_every_row(capsys):
     pair = [r for r in rows if r[0].strip() in ("fogan_text", "wgangp --dataset text")]
     assert {r[0].strip() for r in pair} == {"fogan_text", "wgangp --dataset text"}
     assert all(0 <= float(r[3]) <= 1 for r in pair)  # js4
+
+
+def test_advas_variants_agree_with_the_definition(capsys):
+    """benchmarks/advas_variants.py on tiny nets: every way of computing g_AdvAs matches the definition."""
+    import advas_variants
+    advas_variants.main(["--toy-width", "16", "--text-width", "8", "--n", "1", "--repeats", "1"])
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ") and "---" not in line and "variant" not in line]
+    assert {(r[0].strip(), r[2].strip()) for r in rows} == {(k, v) for k in ("toy", "text")
+                                                           for v in advas_variants.VARIANTS}
+    for row in rows:
+        assert all(float(e) < 1e-8 for e in row[3].split("/")), row
