@@ -11,6 +11,9 @@ on the scripts' own nets (median of --repeats runs of n calls, generator forward
 
     python benchmarks/advas_variants.py                      # toy (width 512) and text (width 64) on this device
     python benchmarks/advas_variants.py --kinds text --text-width 512 --n 3     # the paper's text size
+
+A second table times the whole iteration of advas.py against wgangp.py with the same settings and critic steps
+(step_time.py's method: (T(2 + N) - T(2)) / N through main(), median of --repeats); --iterations 0 skips it.
 """
 import argparse
 import contextlib
@@ -27,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import advas  # noqa: E402
 import common  # noqa: E402
 import step_time  # noqa: E402
+import wgangp  # noqa: E402
 
 
 def definition(critic, real, fake, gp_weight):
@@ -106,6 +110,11 @@ def generator_gradient(variant, generator, critic, z, real, gp_weight):
 
 
 VARIANTS = ("definition", "split", "jvp", "vmap")
+WHOLE_ITERATION = {  # the same flags for wgangp.py and advas.py
+    "toy, width 512, 5 critic steps": ["--dataset", "swissroll", "--width", "512", "--n-critic", "5"],
+    "toy, width 128, 2 critic steps": ["--dataset", "swissroll", "--width", "128", "--n-critic", "2"],
+    "text, width 64, 1 critic step": ["--dataset", "text", "--width", "64", "--n-critic", "1"],
+}
 
 
 def nets(kind, width, device, dtype):
@@ -151,6 +160,7 @@ def main(argv=None):
     parser.add_argument("--text-width", type=int, default=64)
     parser.add_argument("--n", type=int, default=5, help="calls per timing")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=10, help="iterations per whole-iteration timing (0: skip)")
     args = parser.parse_args(argv)
     device = common.pick_device()
     print(f"device: {device}, {torch.get_num_threads()} threads; torch {torch.__version__}")
@@ -163,6 +173,12 @@ def main(argv=None):
         for variant in VARIANTS:
             print(f"| {kind} | {width} | {variant} | {errors[variant, 10.0]:.1e} / {errors[variant, 0.0]:.1e} | "
                   f"{ms[variant]:.1f} | {ms[variant] / ms['split']:.2f} |", flush=True)
+    if args.iterations:
+        print("\n| setting | WGAN-GP ms/iter | AdvAs ms/iter | AdvAs / WGAN-GP |\n|---|---|---|---|")
+        for name, flags in WHOLE_ITERATION.items():
+            ms = [step_time.script_ms_per_iteration(module, flags, warm=2, n=args.iterations, repeats=args.repeats)
+                  for module in (wgangp, advas)]
+            print(f"| {name} | {ms[0]:.1f} | {ms[1]:.1f} | {ms[1] / ms[0]:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

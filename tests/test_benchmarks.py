@@ -25,7 +25,7 @@ def test_gpu_check_smoke_prints_every_row(capsys):
 def test_advas_variants_agree_with_the_definition(capsys):
     """benchmarks/advas_variants.py on tiny nets: every way of computing g_AdvAs matches the definition."""
     import advas_variants
-    advas_variants.main(["--toy-width", "16", "--text-width", "8", "--n", "1", "--repeats", "1"])
+    advas_variants.main(["--toy-width", "16", "--text-width", "8", "--n", "1", "--repeats", "1", "--iterations", "0"])
     rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()
             if line.startswith("| ") and "---" not in line and "variant" not in line]
     assert {(r[0].strip(), r[2].strip()) for r in rows} == {(k, v) for k in ("toy", "text")
