@@ -114,10 +114,10 @@ def parse_args(args_class, argv=None, defaults=None):
     args = args_class(**vars(namespace))
     if args.resume is not None:
         args = resumed_args(args, given)
-    elif defaults:
+    kind = data_kind(args.dataset)
+    if defaults and not args.resume:
         row = defaults
         if per_kind:
-            kind = data_kind(args.dataset)
             if kind == "image" and args.data_root is None and "dataset" not in given and args.dataset != "digits":
                 args.dataset = "digits"  # the default dataset needs --data-root: the embedded miniature instead
             row = defaults[kind]
@@ -136,9 +136,8 @@ def parse_args(args_class, argv=None, defaults=None):
             if note and args.data_root is None and getattr(args, "schedule", "paper") != "blog":
                 print(f"{script_name(args_class)}: {note}")  # what the CPU demo trains, where it differs
         fill_defaults(args, row)
-    kind = data_kind(args.dataset)
     if getattr(args, "eval_samples", 0) is None:
-        args.eval_samples = {"toy": 1000, "text": 6400, "image": 10_000}[kind]
+        args.eval_samples = EVAL_SAMPLES[kind]
     if getattr(args, "image_size", 0) is None and kind == "image":
         args.image_size = IMAGE_SIZE[args.dataset]
     args.cache_dir = cache_dir(args)
@@ -649,7 +648,7 @@ class Run:
             record = json.load(f)
         settings = dataclasses.asdict(self.args)
         changed = {k: v for k, v in settings.items() if k in record and record[k] != v and k != "resume"}
-        record.update({k: v for k, v in changed.items()})
+        record.update(changed)
         record.setdefault("resumes", []).append({"iteration": step, "changed": changed,
                                                  "run": {"script": self.script, **run_record(state)}})
         write_atomically(path, lambda f: json.dump(record, f, indent=2))
@@ -1695,6 +1694,9 @@ def save_cached(path, saver):
         pass  # a full or read-only disk: the cache is an optimisation only
 
 
+EVAL_SAMPLES = {"toy": 1000, "text": 6400, "image": 10_000}  # samples per evaluation (text: 6,400 as the papers)
+
+
 class Evaluator:
     """The metrics of a data kind, with whatever they need prepared once (reference n-grams, FID statistics)."""
 
@@ -1705,16 +1707,16 @@ class Evaluator:
         if not self.enabled:
             return
         if data.kind == "toy":
-            self.n = self.n or 1000
+            self.n = self.n or EVAL_SAMPLES["toy"]
             self.reference = data.real_sample(self.n)
         elif data.kind == "text":
             heldout = data.heldout
-            self.n = self.n or min(6400, len(heldout))
+            self.n = self.n or min(EVAL_SAMPLES["text"], len(heldout))
             self.ngrams = NgramReference(data.items.cpu(), data.vocab_size, 6, data.cache)
             bayes_n = min(self.n, len(heldout))
             self.bayes = {f"js{n}_bayes": self.ngrams.jsd(heldout[:bayes_n], n) for n in range(1, 7)}
         else:
-            self.n = self.n or 10_000
+            self.n = self.n or EVAL_SAMPLES["image"]
             self.fid_net = load_fid_net(fid_weights, device) if fid_weights != "none" else None
             if self.fid_net is not None:
                 self.real_stats = self.real_fid_statistics()
@@ -1813,8 +1815,8 @@ def run_group(run_dir):
         with open(os.path.join(run_dir, "args.json")) as f:
             settings = json.load(f)
     parts = os.path.basename(os.path.normpath(run_dir)).split("__")
-    script = (settings.get("run") or {}).get("script") if isinstance(settings.get("run"), dict) else None
-    script = script or parts[0]
+    record = settings.get("run")
+    script = (record.get("script") if isinstance(record, dict) else None) or parts[0]
     dataset = settings.get("dataset") or (parts[1] if len(parts) > 1 else "?")
     return f"{script} {dataset}", settings.get("seed", parts[2] if len(parts) > 2 else "?")
 
