@@ -1629,7 +1629,10 @@ def load_fid_net(weights, device):
         try:
             net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True, normalize_input=True)
         except Exception as e:
-            fail(f"--fid-weights {path or 'download'}: not pytorch-fid's {FID_WEIGHTS_FILE} ({type(e).__name__})")
+            if path is None:
+                fail(f"--fid-weights download: {FID_WEIGHTS_FILE} could not be fetched ({type(e).__name__}); "
+                     "pass --fid-weights PATH")
+            fail(f"--fid-weights {path}: not pytorch-fid's {FID_WEIGHTS_FILE} ({type(e).__name__})")
         finally:
             torch.hub.set_dir(hub_dir)
     return net.eval().requires_grad_(False).to(device)
