@@ -15,6 +15,7 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 import common
 from common import arg
@@ -29,7 +30,7 @@ class Args:
     n_critic: Optional[int] = arg(None, "critic steps per generator step")
     gp_weight: Optional[float] = arg(None, "WGAN-GP's gradient penalty weight (its lambda)")
     advas: bool = arg(True, "add the AdvAs term to the generator's gradient (--no-advas: plain WGAN-GP)")
-    advas_gp: bool = arg(True, "include the critic's gradient penalty in L_adv (third-order autograd)")
+    advas_gp: bool = arg(True, "include the critic's gradient penalty in L_adv (third-order autograd, skipped for ReLU critics)")
     optimizer: Optional[str] = arg(None, "adam (every paper) or rmsprop (the notebook)", choices=("adam", "rmsprop"))
     lr_critic: Optional[float] = arg(None, "learning rate of the critic")
     lr_generator: Optional[float] = arg(None, "learning rate of the generator")
@@ -108,26 +109,46 @@ def generator_loss(critic, real, fake):
     return loss, {"generator_loss": loss}
 
 
-def advas_r_tilde(critic, real, fake, gp_weight=10.0):
+def advas_r_tilde(critic, real, fake, gp_weight=10.0, piecewise_linear=False):
     """Unbiased estimate of r = ||grad_phi L_adv||^2: X . X' with X, X' the critic-parameter gradients of L_adv
     (`critic_loss`) on two independent halves of the batch (AdvAs, "unbiased estimate": E[X.X'] = ||E X||^2,
     while ||X||^2 is biased up by the minibatch variance). Differentiable w.r.t. `fake`, hence the generator
     (not w.r.t. the critic's parameters).
-    Cost: L_adv = [E f(fake) + gp_weight * penalty] - E f(real); only the bracket depends on `fake`, so only its
-    gradient keeps a graph (second/third-order autograd); the real term's gradient is a constant. Same value and
-    same generator gradient as differentiating the whole X . X' (tests/test_losses.py, float64)."""
+    Cost: L_adv = E f(fake) + gp_weight * penalty - E f(real). Only the terms that vary with `fake` keep a graph
+    (second/third-order autograd); the gradients of the others are constants. E f(real) never varies with fake.
+    piecewise_linear (`is_piecewise_linear(critic)`: affine maps and ReLU-type activations only): then grad_x f
+    is piecewise constant in x, so the penalty and its phi-gradient do not vary with fake either (autograd, too,
+    takes ReLU's second derivative as zero) and the third-order pass, which would only compute zeros, is skipped.
+    Either way: the same value and generator gradient as differentiating the whole X . X'
+    (tests/test_methods.py, float64)."""
     half = len(real) // 2
     params = [p for p in critic.parameters() if p.requires_grad]
 
     def grad_l_adv(real, fake):  # X = grad_phi L_adv on one half, differentiable w.r.t. fake
         penalty = gradient_penalty(critic, real, fake) if gp_weight else 0.0
-        fake_part = critic(fake).reshape(len(fake)).mean() + gp_weight * penalty     # WGAN-GP eq. 3, fake terms
-        x_fake = torch.autograd.grad(fake_part, params, create_graph=True, materialize_grads=True)
-        x_real = torch.autograd.grad(-critic(real).reshape(len(real)).mean(), params, materialize_grads=True)
-        return [a + b for a, b in zip(x_fake, x_real)]
+        fake_term, real_term = critic(fake).reshape(len(fake)).mean(), -critic(real).reshape(len(real)).mean()
+        if piecewise_linear:  # WGAN-GP eq. 3, split into what varies with fake and what does not
+            varying, constant = fake_term, real_term + gp_weight * penalty
+        else:
+            varying, constant = fake_term + gp_weight * penalty, real_term
+        x_varying = torch.autograd.grad(varying, params, create_graph=True, materialize_grads=True)
+        x_constant = torch.autograd.grad(constant, params, materialize_grads=True)
+        return [a + b for a, b in zip(x_varying, x_constant)]
 
     x, x_prime = grad_l_adv(real[:half], fake[:half]), grad_l_adv(real[half:], fake[half:])
     return sum((a * b).sum() for a, b in zip(x, x_prime))
+
+
+# Layers that keep a net piecewise linear in its input. Exact types: a subclass may compute anything.
+PIECEWISE_LINEAR_LAYERS = (nn.Sequential, common.Net, common.ResBlock1d, nn.Linear, nn.Conv1d, nn.Conv2d,
+                           common.Conv2dSame, nn.ReLU, nn.LeakyReLU, nn.Identity, nn.Flatten)
+
+
+def is_piecewise_linear(net):
+    """Whether every module of `net` is one of PIECEWISE_LINEAR_LAYERS (affine maps, convolutions, ReLU / leaky
+    ReLU, residual sums, reshapes): true for the toy MLPs, the text ResNet, the MNIST critic and the DCGAN critics
+    without normalisation; false with layer or batch norm, tanh, or any layer not listed (the safe answer)."""
+    return all(type(m) in PIECEWISE_LINEAR_LAYERS for m in net.modules())
 
 
 def advas_gradient(g_orig, g_advas):
@@ -160,6 +181,7 @@ def main(argv=None):
     evaluate = common.Evaluator(data, run.dir, args.eval_samples, args.fid_weights, device, args.fid_stats)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data)
+    piecewise_linear = is_piecewise_linear(common.unwrap(critic))  # ReLU-type critic: AdvAs skips a pass of zeros
 
     for step in run.steps(start):  # progress bar, Ctrl-C / SIGTERM
         # ---- critic: minimise L_adv = E f(fake) - E f(real) + gp_weight * penalty   (WGAN-GP eq. 3)
@@ -181,7 +203,8 @@ def main(argv=None):
         run.check_finite(step, **generator_terms)
         g_orig = common.mean_over_ranks(torch.autograd.grad(loss, params, retain_graph=args.advas))
         if args.advas:
-            r_tilde = advas_r_tilde(common.unwrap(critic), data.next(), fake, args.gp_weight if args.advas_gp else 0.0)
+            r_tilde = advas_r_tilde(common.unwrap(critic), data.next(), fake, args.gp_weight if args.advas_gp else 0.0,
+                                    piecewise_linear)
             g_advas = common.mean_over_ranks(g if g is not None else torch.zeros_like(p) for g, p in
                                              zip(torch.autograd.grad(r_tilde, params, allow_unused=True), params))
             gradient, advas_lambda = advas_gradient(g_orig, g_advas)

@@ -3,17 +3,22 @@ halves of the batch, fake = G_theta(z)), each checked equal to the definition in
 on the scripts' own nets (median of --repeats runs of n calls, generator forward included):
 
   definition  X and X' both with a graph, reverse-over-reverse through all of X . X'
-  split       what advas.py does: only the fake-dependent part of L_adv keeps a graph (the real term's gradient
-              is a constant in theta)
+  split       only the fake-dependent part of L_adv keeps a graph (the real term's gradient is a constant in
+              theta): advas.py for critics that are not piecewise linear
+  piecewise   what advas.py does for a piecewise-linear critic (ReLU-type, as the toy and text critics): only
+              E f(fake) keeps a graph, the penalty's gradient is a constant too (no third-order pass)
   jvp         forward-over-reverse: X, X' without a graph, then d/dfake of the directional derivative
               <grad_phi L_fake, X'> = jvp of L in phi along X' (torch.func), one vector-Jacobian product into G
   vmap        jvp with both halves batched by torch.func.vmap (one call instead of two)
 
     python benchmarks/advas_variants.py                      # toy (width 512) and text (width 64) on this device
     python benchmarks/advas_variants.py --kinds text --text-width 512 --n 3     # the paper's text size
+    python benchmarks/advas_variants.py --kinds text --text-width 512 --no-variants --iterations 3 --repeats 2
 
 A second table times the whole iteration of advas.py against wgangp.py with the same settings and critic steps
-(step_time.py's method: (T(2 + N) - T(2)) / N through main(), median of --repeats); --iterations 0 skips it.
+(step_time.py's method: (T(2 + N) - T(2)) / N through main(); the two scripts alternate, --repeats times, and
+each repeat's ratio is printed); the toy at width 512 with 5 critic steps (its paper size) and width 128 with 2
+(its demo), text at --text-width; --iterations 0 skips it.
 """
 import argparse
 import contextlib
@@ -44,6 +49,11 @@ def definition(critic, real, fake, gp_weight):
 
 def split(critic, real, fake, gp_weight):
     return advas.advas_r_tilde(critic, real, fake, gp_weight)
+
+
+def piecewise(critic, real, fake, gp_weight):
+    assert advas.is_piecewise_linear(critic)
+    return advas.advas_r_tilde(critic, real, fake, gp_weight, piecewise_linear=True)
 
 
 def functional_losses(critic, gp_weight):
@@ -102,19 +112,23 @@ def vmap_fake_gradient(critic, real, fake, gp_weight):
 def generator_gradient(variant, generator, critic, z, real, gp_weight):
     params = list(generator.parameters())
     fake = generator(z)
-    if variant in ("definition", "split"):
-        r_tilde = {"definition": definition, "split": split}[variant](critic, real, fake, gp_weight)
+    if variant in ("definition", "split", "piecewise"):
+        r_tilde = {"definition": definition, "split": split, "piecewise": piecewise}[variant](critic, real, fake,
+                                                                                           gp_weight)
         return torch.autograd.grad(r_tilde, params)
     fake_gradient = {"jvp": jvp_fake_gradient, "vmap": vmap_fake_gradient}[variant](critic, real, fake, gp_weight)
     return torch.autograd.grad(fake, params, fake_gradient)
 
 
-VARIANTS = ("definition", "split", "jvp", "vmap")
-WHOLE_ITERATION = {  # the same flags for wgangp.py and advas.py
-    "toy, width 512, 5 critic steps": ["--dataset", "swissroll", "--width", "512", "--n-critic", "5"],
-    "toy, width 128, 2 critic steps": ["--dataset", "swissroll", "--width", "128", "--n-critic", "2"],
-    "text, width 64, 1 critic step": ["--dataset", "text", "--width", "64", "--n-critic", "1"],
-}
+VARIANTS = ("definition", "split", "piecewise", "jvp", "vmap")
+
+
+def whole_iteration_settings(text_width):
+    """(kind, name, flags): the same flags for wgangp.py and advas.py; the toy's paper size and its demo setting."""
+    return [("toy", "toy, width 512, 5 critic steps", ["--dataset", "swissroll", "--width", "512", "--n-critic", "5"]),
+            ("toy", "toy, width 128, 2 critic steps", ["--dataset", "swissroll", "--width", "128", "--n-critic", "2"]),
+            ("text", f"text, width {text_width}, 1 critic step",
+             ["--dataset", "text", "--width", str(text_width), "--n-critic", "1"])]
 
 
 def nets(kind, width, device, dtype):
@@ -161,24 +175,30 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=5, help="calls per timing")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=10, help="iterations per whole-iteration timing (0: skip)")
+    parser.add_argument("--no-variants", action="store_true", help="only the whole-iteration table")
     args = parser.parse_args(argv)
     device = common.pick_device()
     print(f"device: {device}, {torch.get_num_threads()} threads; torch {torch.__version__}")
-    print("| data | width | variant | rel. error GP / no GP (float64) | ms per g_AdvAs (float32) | / split |")
+    kinds = args.kinds.split(",")
+    print("| data | width | variant | rel. error GP / no GP (float64) | ms per g_AdvAs (float32) | / definition |")
     print("|---|---|---|---|---|---|")
-    for kind in args.kinds.split(","):
+    for kind in [] if args.no_variants else kinds:
         width = args.toy_width if kind == "toy" else args.text_width
         errors = relative_errors(kind, width, device)
         ms = {v: milliseconds(v, kind, width, device, args.n, args.repeats) for v in VARIANTS}
         for variant in VARIANTS:
             print(f"| {kind} | {width} | {variant} | {errors[variant, 10.0]:.1e} / {errors[variant, 0.0]:.1e} | "
-                  f"{ms[variant]:.1f} | {ms[variant] / ms['split']:.2f} |", flush=True)
+                  f"{ms[variant]:.1f} | {ms[variant] / ms['definition']:.2f} |", flush=True)
     if args.iterations:
-        print("\n| setting | WGAN-GP ms/iter | AdvAs ms/iter | AdvAs / WGAN-GP |\n|---|---|---|---|")
-        for name, flags in WHOLE_ITERATION.items():
-            ms = [step_time.script_ms_per_iteration(module, flags, warm=2, n=args.iterations, repeats=args.repeats)
-                  for module in (wgangp, advas)]
-            print(f"| {name} | {ms[0]:.1f} | {ms[1]:.1f} | {ms[1] / ms[0]:.2f} |", flush=True)
+        print("\n| setting | WGAN-GP ms/iter | AdvAs ms/iter | AdvAs / WGAN-GP (per repeat) |\n|---|---|---|---|")
+        for kind, name, flags in whole_iteration_settings(args.text_width):
+            if kind not in kinds:
+                continue
+            ms = [[step_time.script_ms_per_iteration(module, flags, warm=2, n=args.iterations, repeats=1)
+                   for module in (wgangp, advas)] for _ in range(args.repeats)]  # alternating, so drift hits both
+            wgan, adv = (statistics.median(m[i] for m in ms) for i in (0, 1))
+            ratios = ", ".join(f"{a / w:.2f}" for w, a in ms)
+            print(f"| {name} | {wgan:.1f} | {adv:.1f} | {ratios} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -187,35 +187,84 @@ def reference_advas_generator_gradient(critic, real, fake, gp_weight, params):
     return r_tilde, torch.autograd.grad(r_tilde, params)
 
 
-@pytest.mark.parametrize("kind", ["toy", "text"])
-@pytest.mark.parametrize("gp_weight", [0.0, 10.0])
-def test_advas_fast_generator_gradient_equals_the_definition(kind, gp_weight):
-    """advas_r_tilde keeps a graph only for the fake-dependent part of L_adv: same r_tilde, same generator
-    gradient as the definition, float64, relative error 1e-8 (the scripts' own toy and text nets)."""
+def advas_nets(kind):
+    """The scripts' own nets, small, float64: toy MLP, text ResNet, a 32x32 DCGAN critic with layer norm."""
     torch.manual_seed(16)
     if kind == "toy":
         data = common.make_data("swissroll", None, 16, torch.device("cpu"), 0, None)
         generator, critic, z_dim = common.make_nets(data, width=32)
-    else:
+    elif kind == "text":
         data = common.make_data("text", None, 8, torch.device("cpu"), 0, None)
         generator, critic, z_dim = common.make_nets(data, width=16, generator_batch_norm=True)
-    generator, critic = generator.double(), critic.double()
+    else:
+        data = common.make_data("digits", None, 8, torch.device("cpu"), 0, 32)
+        generator, critic, z_dim = common.make_nets(data, width=4, arch="dcgan", critic_norm="layer")
     real, z = data.next().double(), torch.randn(len(data.next()), z_dim, dtype=torch.float64)
+    return generator.double(), critic.double(), real, z
+
+
+def advas_generator_gradients(kind, gp_weight, estimators):
+    """r_tilde and d r_tilde / d theta from each estimator: "definition", or advas_r_tilde's piecewise_linear flag
+    (False / True), with the same interpolation draws."""
+    generator, critic, real, z = advas_nets(kind)
     params = list(generator.parameters())
     results = []
-    for estimator in ("fast", "definition"):
+    for estimator in estimators:
         torch.manual_seed(17)  # the same interpolation draws, in the same order
         fake = generator(z)
-        if estimator == "fast":
-            r_tilde = advas.advas_r_tilde(critic, real, fake, gp_weight)
-            results.append((r_tilde, torch.autograd.grad(r_tilde, params)))
-        else:
+        if estimator == "definition":
             results.append(reference_advas_generator_gradient(critic, real, fake, gp_weight, params))
-    (fast_r, fast_g), (ref_r, ref_g) = results
-    assert fast_r.item() == pytest.approx(ref_r.item(), rel=1e-8)
-    difference = torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(fast_g, ref_g)))
-    size = torch.sqrt(sum((b ** 2).sum() for b in ref_g))
-    assert size > 0 and difference / size < 1e-8
+        else:
+            r_tilde = advas.advas_r_tilde(critic, real, fake, gp_weight, piecewise_linear=estimator)
+            results.append((r_tilde, torch.autograd.grad(r_tilde, params)))
+    return results
+
+
+def relative_difference(gradient, reference):
+    difference = torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(gradient, reference)))
+    size = torch.sqrt(sum((b ** 2).sum() for b in reference))
+    assert size > 0
+    return (difference / size).item()
+
+
+@pytest.mark.parametrize("kind", ["toy", "text", "dcgan layer norm"])
+@pytest.mark.parametrize("gp_weight", [0.0, 10.0])
+def test_advas_fast_generator_gradient_equals_the_definition(kind, gp_weight):
+    """advas_r_tilde keeps a graph only for the fake-dependent part of L_adv, and for a piecewise-linear critic
+    (the toy and text nets) not for the penalty either: same r_tilde, same generator gradient as the definition,
+    float64, relative error 1e-8. The layer-norm critic is not piecewise linear and takes the full path."""
+    generator, critic, real, z = advas_nets(kind)
+    piecewise_linear = advas.is_piecewise_linear(critic)
+    assert piecewise_linear == (kind != "dcgan layer norm")
+    estimators = ["definition", False] + ([True] if piecewise_linear else [])
+    (ref_r, ref_g), *fast = advas_generator_gradients(kind, gp_weight, estimators)
+    for r_tilde, gradient in fast:
+        assert r_tilde.item() == pytest.approx(ref_r.item(), rel=1e-8)
+        assert relative_difference(gradient, ref_g) < 1e-8
+
+
+def test_advas_piecewise_linear_shortcut_is_wrong_for_other_critics():
+    """Why the shortcut is kept for piecewise-linear critics: with layer norm grad_x f varies with x, the penalty's
+    third-order term is not zero, and skipping it changes the generator gradient."""
+    (_, ref_g), (_, shortcut_g) = advas_generator_gradients("dcgan layer norm", 10.0, ["definition", True])
+    assert relative_difference(shortcut_g, ref_g) > 1e-3
+
+
+def test_is_piecewise_linear_on_the_scripts_critics():
+    cpu = torch.device("cpu")
+    found = {}
+    for name, dataset, size, flags in [("toy relu", "swissroll", None, {}), ("toy leaky", "swissroll", None, {"arch": "mlp-leaky"}),
+                                       ("text", "text", None, {}), ("mnist", "digits", 28, {}),
+                                       ("dcgan", "digits", 32, {"arch": "dcgan"}),
+                                       ("dcgan-pytorch", "digits", 32, {"arch": "dcgan-pytorch"}),
+                                       ("dcgan layer", "digits", 32, {"arch": "dcgan", "critic_norm": "layer"}),
+                                       ("dcgan batch", "digits", 32, {"arch": "dcgan-pytorch", "critic_norm": "batch"}),
+                                       ("resnet", "digits", 64, {"arch": "resnet"})]:
+        data = common.make_data(dataset, None, 8, cpu, 0, size)
+        found[name] = advas.is_piecewise_linear(common.make_nets(data, width=4, **flags)[1])
+    assert found == {"toy relu": True, "toy leaky": True, "text": True, "mnist": True, "dcgan": True,
+                     "dcgan-pytorch": True, "dcgan layer": False, "dcgan batch": False, "resnet": False}
+    assert not advas.is_piecewise_linear(nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1)))
 
 
 @pytest.mark.parametrize("gp_weight", [0.0, 10.0])
