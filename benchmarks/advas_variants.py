@@ -10,15 +10,18 @@ on the scripts' own nets (median of --repeats runs of n calls, generator forward
   jvp         forward-over-reverse: X, X' without a graph, then d/dfake of the directional derivative
               <grad_phi L_fake, X'> = jvp of L in phi along X' (torch.func), one vector-Jacobian product into G
   vmap        jvp with both halves batched by torch.func.vmap (one call instead of two)
+  directions  not a g_AdvAs: only X and X' (no graph), the two vectors every exact method has to compute, each
+              an L_adv gradient with its penalty on half a batch: a floor for the others
 
     python benchmarks/advas_variants.py                      # toy (width 512) and text (width 64) on this device
-    python benchmarks/advas_variants.py --kinds text --text-width 512 --n 3     # the paper's text size
+    python benchmarks/advas_variants.py --kinds text --text-width 512 --n 1 --repeats 1 --no-check --iterations 0
     python benchmarks/advas_variants.py --kinds text --text-width 512 --no-variants --iterations 3 --repeats 2
 
 A second table times the whole iteration of advas.py against wgangp.py with the same settings and critic steps
 (step_time.py's method: (T(2 + N) - T(2)) / N through main(); the two scripts alternate, --repeats times, and
-each repeat's ratio is printed); the toy at width 512 with 5 critic steps (its paper size) and width 128 with 2
-(its demo), text at --text-width; --iterations 0 skips it.
+each repeat's ratio is printed); the toy at width 512 with 5 critic steps (its paper size) and at width 128 with
+1, 2 (its no-flag demo) and 5, text at --text-width; --iterations 0 skips it. The two width-512 text commands take
+~7 and ~17 minutes on one CPU thread.
 """
 import argparse
 import contextlib
@@ -109,9 +112,17 @@ def vmap_fake_gradient(critic, real, fake, gp_weight):
     return vmap(grad(directional, argnums=1))(reals, fakes, eps, along).reshape(fake.shape)
 
 
+def directions(critic, real, fake, gp_weight):
+    half = len(real) // 2
+    return [torch.autograd.grad(advas.critic_loss(critic, r, f, gp_weight=gp_weight)[0], list(critic.parameters()))
+            for r, f in ((real[:half], fake[:half]), (real[half:], fake[half:]))]
+
+
 def generator_gradient(variant, generator, critic, z, real, gp_weight):
     params = list(generator.parameters())
     fake = generator(z)
+    if variant == "directions":
+        return directions(critic, real, fake.detach(), gp_weight)
     if variant in ("definition", "split", "piecewise"):
         r_tilde = {"definition": definition, "split": split, "piecewise": piecewise}[variant](critic, real, fake,
                                                                                            gp_weight)
@@ -120,15 +131,17 @@ def generator_gradient(variant, generator, critic, z, real, gp_weight):
     return torch.autograd.grad(fake, params, fake_gradient)
 
 
-VARIANTS = ("definition", "split", "piecewise", "jvp", "vmap")
+VARIANTS = ("definition", "split", "piecewise", "jvp", "vmap", "directions")
 
 
 def whole_iteration_settings(text_width):
-    """(kind, name, flags): the same flags for wgangp.py and advas.py; the toy's paper size and its demo setting."""
-    return [("toy", "toy, width 512, 5 critic steps", ["--dataset", "swissroll", "--width", "512", "--n-critic", "5"]),
-            ("toy", "toy, width 128, 2 critic steps", ["--dataset", "swissroll", "--width", "128", "--n-critic", "2"]),
-            ("text", f"text, width {text_width}, 1 critic step",
-             ["--dataset", "text", "--width", str(text_width), "--n-critic", "1"])]
+    """(kind, name, flags), the same flags for wgangp.py and advas.py: the toy at its paper size, the toy at the
+    study's width 128 with 1, 2 (the no-flag demo) and 5 critic steps, text at `text_width` with FOGAN's one."""
+    toy = [("toy", "toy, width 512, 5 critic steps", ["--dataset", "swissroll", "--width", "512", "--n-critic", "5"])]
+    toy += [("toy", f"toy, width 128, {n} critic step{'s' * (n > 1)}",
+             ["--dataset", "swissroll", "--width", "128", "--n-critic", str(n)]) for n in (1, 2, 5)]
+    return toy + [("text", f"text, width {text_width}, 1 critic step",
+                   ["--dataset", "text", "--width", str(text_width), "--n-critic", "1"])]
 
 
 def nets(kind, width, device, dtype):
@@ -149,7 +162,7 @@ def relative_errors(kind, width, device):
     errors = {}
     for gp_weight in (10.0, 0.0):
         results = {}
-        for variant in VARIANTS:
+        for variant in VARIANTS[:-1]:  # not "directions"
             torch.manual_seed(1)  # the same interpolation draws for every variant
             results[variant] = generator_gradient(variant, generator, critic, z, real, gp_weight)
         reference = results["definition"]
@@ -176,6 +189,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=10, help="iterations per whole-iteration timing (0: skip)")
     parser.add_argument("--no-variants", action="store_true", help="only the whole-iteration table")
+    parser.add_argument("--no-check", action="store_true", help="time the variants without the float64 check")
     args = parser.parse_args(argv)
     device = common.pick_device()
     print(f"device: {device}, {torch.get_num_threads()} threads; torch {torch.__version__}")
@@ -184,10 +198,12 @@ def main(argv=None):
     print("|---|---|---|---|---|---|")
     for kind in [] if args.no_variants else kinds:
         width = args.toy_width if kind == "toy" else args.text_width
-        errors = relative_errors(kind, width, device)
+        errors = {} if args.no_check else relative_errors(kind, width, device)
         ms = {v: milliseconds(v, kind, width, device, args.n, args.repeats) for v in VARIANTS}
         for variant in VARIANTS:
-            print(f"| {kind} | {width} | {variant} | {errors[variant, 10.0]:.1e} / {errors[variant, 0.0]:.1e} | "
+            error = (f"{errors[variant, 10.0]:.1e} / {errors[variant, 0.0]:.1e}" if (variant, 0.0) in errors
+                     else "-")
+            print(f"| {kind} | {width} | {variant} | {error} | "
                   f"{ms[variant]:.1f} | {ms[variant] / ms['definition']:.2f} |", flush=True)
     if args.iterations:
         print("\n| setting | WGAN-GP ms/iter | AdvAs ms/iter | AdvAs / WGAN-GP (per repeat) |\n|---|---|---|---|")

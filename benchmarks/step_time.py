@@ -74,7 +74,8 @@ def script_ms_per_iteration(module, flags, warm, n, repeats):
 def plain_and_floor(kind, flags, device, n, repeats, n_critics):
     """The popular-port WGAN-GP iteration (for each critic-step count in n_critics) and the floor, on the nets
     and batch the scripts build from `flags` (SIZES[kind][size])."""
-    args = common.parse_args(wgangp.Args, flags, wgangp.DEFAULTS)
+    with contextlib.redirect_stdout(io.StringIO()):  # parse_args's line on the paper's setting
+        args = common.parse_args(wgangp.Args, flags, wgangp.DEFAULTS)
     data = common.make_data(args.dataset, None, args.batch_size, device, 0, args.image_size)
     generator, critic, z_dim = common.make_nets(data, width=args.width, generator_batch_norm=args.generator_batch_norm)
     generator, critic = generator.to(device), critic.to(device)

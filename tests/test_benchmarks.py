@@ -30,5 +30,6 @@ def test_advas_variants_agree_with_the_definition(capsys):
             if line.startswith("| ") and "---" not in line and "variant" not in line]
     assert {(r[0].strip(), r[2].strip()) for r in rows} == {(k, v) for k in ("toy", "text")
                                                            for v in advas_variants.VARIANTS}
-    for row in rows:
-        assert all(float(e) < 1e-8 for e in row[3].split("/")), row
+    for row in rows:  # "directions" (X and X' only, no gradient) has nothing to compare
+        if row[2].strip() != "directions":
+            assert all(float(e) < 1e-8 for e in row[3].split("/")), row
