@@ -139,16 +139,20 @@ def advas_r_tilde(critic, real, fake, gp_weight=10.0, piecewise_linear=False):
     return sum((a * b).sum() for a, b in zip(x, x_prime))
 
 
-# Layers that keep a net piecewise linear in its input. Exact types: a subclass may compute anything.
-PIECEWISE_LINEAR_LAYERS = (nn.Sequential, common.Net, common.ResBlock1d, nn.Linear, nn.Conv1d, nn.Conv2d,
-                           common.Conv2dSame, nn.ReLU, nn.LeakyReLU, nn.Identity, nn.Flatten)
+# Layers that keep a net piecewise linear in its input. Exact types (a subclass may compute anything); a module of
+# your own says so of its own forward with a class attribute `piecewise_linear = True` (common.py's residual block,
+# 'SAME' convolution and Net do).
+PIECEWISE_LINEAR_LAYERS = (nn.Sequential, nn.Linear, nn.Conv1d, nn.Conv2d, nn.ReLU, nn.LeakyReLU, nn.Identity,
+                           nn.Flatten)
 
 
 def is_piecewise_linear(net):
-    """Whether every module of `net` is one of PIECEWISE_LINEAR_LAYERS (affine maps, convolutions, ReLU / leaky
-    ReLU, residual sums, reshapes): true for the toy MLPs, the text ResNet, the MNIST critic and the DCGAN critics
-    without normalisation; false with layer or batch norm, tanh, or any layer not listed (the safe answer)."""
-    return all(type(m) in PIECEWISE_LINEAR_LAYERS for m in net.modules())
+    """Whether every module of `net` is one of PIECEWISE_LINEAR_LAYERS or declares `piecewise_linear = True` (affine
+    maps, convolutions, ReLU / leaky ReLU, residual sums, reshapes): true for the toy MLPs, the text ResNet, the
+    MNIST critic and the DCGAN critics without normalisation; false with layer or batch norm, tanh, or any layer not
+    listed (the safe answer)."""
+    return all(type(m) in PIECEWISE_LINEAR_LAYERS or vars(type(m)).get("piecewise_linear", False)
+               for m in net.modules())
 
 
 def advas_gradient(g_orig, g_advas):

@@ -1112,6 +1112,7 @@ def tf_linear(n_in, n_out, init="glorot"):
 class Conv2dSame(nn.Conv2d):
     """nn.Conv2d with TensorFlow's padding='SAME': output side ceil(input / stride), padding split as
     (total // 2 before, the rest after), so a stride-2 5x5 convolution of an even side pads 1 before and 2 after."""
+    piecewise_linear = True  # padding + convolution (advas.is_piecewise_linear)
 
     def forward(self, x):
         pads = []
@@ -1369,6 +1370,7 @@ def mnist_critic(width=64):
 class ResBlock1d(nn.Module):
     """x + 0.3 * conv5(relu(conv5(relu(x)))) (gan_language.py ResBlock). batch_norm: FOGAN's --batch_norm_g,
     relu -> conv -> BN -> relu -> conv -> BN, each BN an OffsetBatchNorm per sequence position."""
+    piecewise_linear = True  # a residual sum (advas.is_piecewise_linear; the batch norm, when there, is not)
 
     def __init__(self, width, seq_len=None, batch_norm=False):
         super().__init__()
@@ -1403,6 +1405,7 @@ class Net(nn.Sequential):
     float32. Under autocast only the forward is cast; the penalties' torch.autograd.grad and the backward run
     outside it, in the dtypes the forward recorded, and the scripts take norms and losses in float32."""
     bf16 = False
+    piecewise_linear = True  # its layers in turn (advas.is_piecewise_linear)
 
     def __init__(self, *layers):
         super().__init__(*layers)
