@@ -41,12 +41,16 @@ import step_time  # noqa: E402
 import wgangp  # noqa: E402
 
 
-def definition(critic, real, fake, gp_weight):
+def half_batch_gradients(critic, real, fake, gp_weight, create_graph):
+    """X, X' = grad_phi L_adv on the two halves of the batch."""
     half = len(real) // 2
-    params = list(critic.parameters())
-    x, x_prime = [torch.autograd.grad(advas.critic_loss(critic, r, f, gp_weight=gp_weight)[0], params,
-                                      create_graph=True)
-                  for r, f in ((real[:half], fake[:half]), (real[half:], fake[half:]))]
+    return [torch.autograd.grad(advas.critic_loss(critic, r, f, gp_weight=gp_weight)[0], list(critic.parameters()),
+                                create_graph=create_graph)
+            for r, f in ((real[:half], fake[:half]), (real[half:], fake[half:]))]
+
+
+def definition(critic, real, fake, gp_weight):
+    x, x_prime = half_batch_gradients(critic, real, fake, gp_weight, create_graph=True)
     return sum((a * b).sum() for a, b in zip(x, x_prime))
 
 
@@ -112,26 +116,20 @@ def vmap_fake_gradient(critic, real, fake, gp_weight):
     return vmap(grad(directional, argnums=1))(reals, fakes, eps, along).reshape(fake.shape)
 
 
-def directions(critic, real, fake, gp_weight):
-    half = len(real) // 2
-    return [torch.autograd.grad(advas.critic_loss(critic, r, f, gp_weight=gp_weight)[0], list(critic.parameters()))
-            for r, f in ((real[:half], fake[:half]), (real[half:], fake[half:]))]
-
-
 def generator_gradient(variant, generator, critic, z, real, gp_weight):
     params = list(generator.parameters())
     fake = generator(z)
     if variant == "directions":
-        return directions(critic, real, fake.detach(), gp_weight)
-    if variant in ("definition", "split", "piecewise"):
-        r_tilde = {"definition": definition, "split": split, "piecewise": piecewise}[variant](critic, real, fake,
-                                                                                           gp_weight)
-        return torch.autograd.grad(r_tilde, params)
+        return half_batch_gradients(critic, real, fake.detach(), gp_weight, create_graph=False)
+    if variant in R_TILDE:
+        return torch.autograd.grad(R_TILDE[variant](critic, real, fake, gp_weight), params)
     fake_gradient = {"jvp": jvp_fake_gradient, "vmap": vmap_fake_gradient}[variant](critic, real, fake, gp_weight)
     return torch.autograd.grad(fake, params, fake_gradient)
 
 
-VARIANTS = ("definition", "split", "piecewise", "jvp", "vmap", "directions")
+R_TILDE = {"definition": definition, "split": split, "piecewise": piecewise}
+GRADIENTS = (*R_TILDE, "jvp", "vmap")  # the ways to compute g_AdvAs, each checked against the definition
+VARIANTS = (*GRADIENTS, "directions")
 
 
 def whole_iteration_settings(text_width):
@@ -162,7 +160,7 @@ def relative_errors(kind, width, device):
     errors = {}
     for gp_weight in (10.0, 0.0):
         results = {}
-        for variant in VARIANTS[:-1]:  # not "directions"
+        for variant in GRADIENTS:
             torch.manual_seed(1)  # the same interpolation draws for every variant
             results[variant] = generator_gradient(variant, generator, critic, z, real, gp_weight)
         reference = results["definition"]
