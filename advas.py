@@ -14,8 +14,6 @@ import dataclasses
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 import common
 from common import arg
@@ -36,7 +34,7 @@ class Args:
     lr_generator: Optional[float] = arg(None, "learning rate of the generator")
     beta1: Optional[float] = arg(None, "Adam beta1")
     beta2: Optional[float] = arg(None, "Adam beta2")
-    arch: Optional[str] = arg(None, "nets: toys mlp | mlp-leaky; 32/64 px images dcgan | dcgan-pytorch | resnet", choices=common.ARCHS)
+    arch: Optional[str] = arg(None, "nets: toys mlp | mlp-leaky; 32/64 px images dcgan | resnet (64 px)", choices=common.ARCHS)
     width: Optional[int] = arg(None, "net width (MLP units, DCGAN/ResNet base channels, text ResNet channels)")
     critic_norm: str = arg("none", "normalisation in the DCGAN critic", choices=("none", "layer", "batch"))
     generator_batch_norm: Optional[bool] = arg(None, "batch norm in the text generator (FOGAN/TTUR's --batch_norm_g)")
@@ -75,12 +73,7 @@ DEFAULTS = {
 }
 
 
-def critic_scores(critic, real, fake):
-    """f(real), f(fake) as (B,) vectors for a critic returning (B,), (B, 1), ...: one call on the joined batch
-    (half the kernel launches), two when the critic has batch norm (real and fake statistics must not mix)."""
-    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in critic.modules()):
-        return critic(real).reshape(len(real)), critic(fake).reshape(len(fake))
-    return critic(torch.cat([real, fake])).reshape(len(real) + len(fake)).split([len(real), len(fake)])
+# ---- the method: copy from here into your own code; it needs only `import torch` -------------------------------
 
 
 def gradient_penalty(critic, real, fake, one_sided=False):
@@ -90,13 +83,13 @@ def gradient_penalty(critic, real, fake, one_sided=False):
     interpolates = (real + eps * (fake - real)).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(interpolates).sum(), interpolates, create_graph=True)
     slope = grad.flatten(1).norm(dim=1)
-    return (F.relu(slope - 1) if one_sided else slope - 1).pow(2).mean()
+    return (torch.relu(slope - 1) if one_sided else slope - 1).pow(2).mean()
 
 
 def critic_loss(critic, real, fake, *, gp_weight=10.0):
     """L_adv, the loss the critic minimises: WGAN-GP eq. 3, E f(fake) - E f(real) + gp_weight * penalty
     (gp_weight 0: no penalty term). Returns (L, terms); terms["w_distance"] = E f(real) - E f(fake)."""
-    f_real, f_fake = critic_scores(critic, real, fake)
+    f_real, f_fake = critic(real).reshape(len(real)), critic(fake).reshape(len(fake))  # any score shape -> (B,)
     w_distance = f_real.mean() - f_fake.mean()                 # E f(x) - E f(G(z)), the critic's W estimate
     penalty = gradient_penalty(critic, real, fake) if gp_weight else torch.zeros((), device=real.device)
     loss = -w_distance + gp_weight * penalty                   # WGAN-GP eq. 3: AdvAs's L_adv
@@ -142,8 +135,8 @@ def advas_r_tilde(critic, real, fake, gp_weight=10.0, piecewise_linear=False):
 # Layers that keep a net piecewise linear in its input. Exact types (a subclass may compute anything); a module of
 # your own says so of its own forward with a class attribute `piecewise_linear = True` (common.py's residual block,
 # 'SAME' convolution and Net do).
-PIECEWISE_LINEAR_LAYERS = (nn.Sequential, nn.Linear, nn.Conv1d, nn.Conv2d, nn.ReLU, nn.LeakyReLU, nn.Identity,
-                           nn.Flatten)
+PIECEWISE_LINEAR_LAYERS = (torch.nn.Sequential, torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ReLU,
+                           torch.nn.LeakyReLU, torch.nn.Identity, torch.nn.Flatten)
 
 
 def is_piecewise_linear(net):
@@ -165,8 +158,11 @@ def advas_gradient(g_orig, g_advas):
     return [g + scale * a for g, a in zip(g_orig, g_advas)], scale
 
 
+# ---- end of the method ---------------------------------------------------------------------------------------
+
+
 def main(argv=None):
-    args = common.parse_args(Args, argv, DEFAULTS)  # command line > paper setting; --resume: the run's own
+    args = common.parse_args(Args, argv, DEFAULTS, script="advas", about=__doc__, note=DEMO_NOTE)
     if args.advas and args.batch_size % 2:
         common.fail(f"AdvAs splits the batch into two halves: --batch-size must be even, got {args.batch_size}")
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
@@ -181,7 +177,12 @@ def main(argv=None):
                                                 generator_batch_norm=args.generator_batch_norm, amp=args.amp)
     generator, critic = common.distribute(generator, device), common.distribute(critic, device)
     common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
-    opt_generator, opt_critic = common.make_optimizers(generator, critic, args)
+    if args.optimizer == "rmsprop":  # the Lernapparat notebook (--schedule blog)
+        opt_generator = torch.optim.RMSprop(generator.parameters(), lr=args.lr_generator)
+        opt_critic = torch.optim.RMSprop(critic.parameters(), lr=args.lr_critic)
+    else:  # Adam(alpha, beta1, beta2), as every paper here
+        opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
+        opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
     evaluate = common.Evaluator(data, run.dir, args.eval_samples, args.fid_weights, device, args.fid_stats)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data)

@@ -1,12 +1,9 @@
-"""What two or more of the method scripts share, and nothing that knows which method runs.
-
-Sections: errors and arguments | device, optimisers, seeding | run folder (steps, metrics, checkpoints, lock,
-signals) | data (2D toys, images, text) | nets as in the original code (toy MLPs, FOGAN's DCGAN, WGAN-GP's 64x64
-ResNet and MNIST nets, the text ResNets with FOGAN's batch norm) | metrics (toy scores, n-gram JSD, FID) |
-evaluation, caches and writers | plotting runs.
+"""What two or more of the method scripts share, in the order a script's main() meets it: data (2D toys,
+images, text), nets as in the original code, metrics (toy scores, n-gram JSD, FID), evaluation; then, under one
+banner, the run plumbing (arguments, device, seeding, the run folder with its checkpoints, signals and atomic
+writes). Nothing here knows which method runs: each method file builds its own optimisers and critic schedule.
 """
 import argparse
-import collections
 import contextlib
 import csv
 import dataclasses
@@ -27,725 +24,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-# =====================================================================================
-# Errors and arguments
-# =====================================================================================
-
-
-class UserError(Exception):
-    """Bad input from the user: reported as one line, exit status 2."""
-
-
-def fail(message):
-    raise UserError(message)
-
-
-def run_cli(main):
-    """`if __name__ == "__main__": common.run_cli(main)`. Bad input, disk and device trouble become one `error:`
-    line and exit status 2 (a new run that fails before its first checkpoint leaves no folder behind); Ctrl-C
-    before the loop exits 130; a run stopped by SIGINT/SIGTERM after a clean save exits 128 + the signal."""
-    try:
-        main()
-    except BaseException as e:
-        if Run.current is not None:
-            Run.current.abandon()
-        if isinstance(e, UserError):
-            message = str(e)
-        elif isinstance(e, OSError):
-            where = f": {e.filename}" if getattr(e, "filename", None) else ""
-            message = f"{e.strerror or type(e).__name__}{where}"
-        elif isinstance(e, KeyboardInterrupt):
-            print("error: interrupted before a checkpoint could be written", file=sys.stderr)
-            sys.exit(130)
-        elif isinstance(e, torch.OutOfMemoryError):
-            message = "out of device memory; try a smaller --batch-size or --width, or --amp bf16"
-        else:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
-    if Run.stopped_by is not None:
-        sys.exit(128 + Run.stopped_by)
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line instead of argparse's usage block
-        raise UserError(f"{message} (see --help)")
-
-
-def parse_args(args_class, argv=None, defaults=None):
-    """The run's final settings, from one call: the command line, then the paper setting for the data kind
-    (`defaults`: one dict, or one per data kind, with a "blog" row picked by `--schedule blog`); with
-    `--resume RUN`, the run's own args.json instead, where only --iters (to go on longer) and --device may be
-    given as well: any other flag is an error naming it.
-
-    Flags come from the `Args` dataclass (`lr_critic` -> `--lr-critic`); each field's `metadata["help"]` is its
-    help text, followed by its default: the field's own, or for `Optional[T] = None` fields the paper setting.
-    Booleans get `--flag/--no-flag`.
-    """
-    module_doc = sys.modules[args_class.__module__].__doc__ or ""
-    parser = _Parser(description=module_doc, formatter_class=argparse.RawDescriptionHelpFormatter,
-                     allow_abbrev=False)  # flags exactly as written: --resume checks which ones were given
-    per_kind = defaults and all(isinstance(v, dict) for v in defaults.values())
-    hints = typing.get_type_hints(args_class)
-    for field in dataclasses.fields(args_class):
-        kind = hints[field.name]
-        if typing.get_origin(kind) is typing.Union:  # Optional[T]
-            kind = [t for t in typing.get_args(kind) if t is not type(None)][0]
-        flag = "--" + field.name.replace("_", "-")
-        help_text = field.metadata.get("help", "")
-        if field.default is not None:
-            help_text += f" (default: {field.default})"
-        elif per_kind and any(field.name in d for d in defaults.values()):
-            help_text += " (default: " + ", ".join(f"{k} {d[field.name]}" for k, d in defaults.items()
-                                                   if field.name in d) + ")"
-        elif defaults and not per_kind and field.name in defaults:
-            help_text += f" (default: {defaults[field.name]})"
-        if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text)
-        else:
-            choices = field.metadata.get("choices")
-            parser.add_argument(flag, type=kind, default=field.default, choices=choices, help=help_text,
-                                metavar=None if choices else kind.__name__.upper())
-    namespace = parser.parse_args(argv)
-    given = {action.dest for action in parser._actions if action.option_strings and any(
-        a == opt or a.startswith(opt + "=") for a in (sys.argv[1:] if argv is None else argv)
-        for opt in action.option_strings)}
-    args = args_class(**vars(namespace))
-    if args.resume is not None:
-        args = resumed_args(args, given)
-    kind = data_kind(args.dataset)
-    if defaults and not args.resume:
-        row = defaults
-        if per_kind:
-            if kind == "image" and args.data_root is None and "dataset" not in given and args.dataset != "digits":
-                args.dataset = "digits"  # the default dataset needs --data-root: the embedded miniature instead
-            row = defaults[kind]
-            if getattr(args, "schedule", "paper") == "blog":
-                if kind != "toy":
-                    fail("--schedule blog is the notebook's 2D-toy setting; use it with a toy --dataset")
-                row = defaults["blog"]
-            elif args.data_root is None and f"{kind} embedded" in defaults:
-                row = {**row, **defaults[f"{kind} embedded"]}  # embedded data: a CPU-sized miniature
-                print(f"{script_name(args_class)}: no --data-root: a CPU-sized miniature on embedded data "
-                      f"({args.dataset}); the paper's setting on the real data: {paper_command(args_class)}")
-            elif kind == "toy":
-                print(f"{script_name(args_class)}: {args.dataset}, a 2D toy; the paper's setting on real data: "
-                      f"{paper_command(args_class)}")
-            note = getattr(sys.modules[args_class.__module__], "DEMO_NOTE", None)
-            if note and args.data_root is None and getattr(args, "schedule", "paper") != "blog":
-                print(f"{script_name(args_class)}: {note}")  # what the CPU demo trains, where it differs
-        fill_defaults(args, row)
-    if getattr(args, "eval_samples", 0) is None:
-        args.eval_samples = EVAL_SAMPLES[kind]
-    if getattr(args, "image_size", 0) is None and kind == "image":
-        args.image_size = IMAGE_SIZE[args.dataset]
-    args.cache_dir = cache_dir(args)
-    set_threads(args)
-    return args
-
-
-def script_name(args_class):
-    module = sys.modules[args_class.__module__]
-    return os.path.splitext(os.path.basename(getattr(module, "__file__", None) or "script"))[0]
-
-
-def paper_command(args_class):
-    """The first `python ... --data-root ...` line of the script's docstring: how to run the paper's setting."""
-    doc = sys.modules[args_class.__module__].__doc__ or ""
-    lines = [line.strip().split("  #")[0].strip() for line in doc.splitlines()]
-    return next((line for line in lines if line.startswith("python") and "--data-root" in line), "see --help")
-
-
-def set_threads(args):
-    """--threads: torch's intra-op CPU threads, set before any torch work and kept in args.json. Default: the
-    OMP_NUM_THREADS environment variable if set, else half the CPUs (at least one): a lone run on 2 cores is
-    1.2-1.6x slower with one thread than with two, but two runs side by side with two threads each are 1.5-6x
-    slower than with one (benchmarks/threads.py), and users run seeds side by side."""
-    if args.threads is None:
-        if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
-            args.threads = int(os.environ["OMP_NUM_THREADS"])
-        else:
-            args.threads = max(1, (os.cpu_count() or 1) // 2)
-    if not 1 <= args.threads <= 1024:
-        fail(f"--threads must be in 1 .. 1024, got {args.threads}")
-    torch.set_num_threads(args.threads)
-
-
-RESUME_MAY_CHANGE = ("iters", "device", "threads", "log_every", "resume", "runs_dir")  # runs_dir: ignored
-
-
-def resumed_args(args, given):
-    """--resume RUN: the settings in RUN/args.json, with --iters, --device, --threads, --log-every from the command
-    line if given."""
-    if not args.resume:
-        fail("--resume needs a run folder")
-    others = sorted(name for name in given if name not in RESUME_MAY_CHANGE)
-    if others:
-        fail("--resume continues a run with its own settings; only --iters, --device, --threads and --log-every may "
-             "be given with it, not " + ", ".join("--" + n.replace("_", "-") for n in others))
-    if not os.path.isfile(os.path.join(args.resume, "checkpoint.pt")):
-        fail(f"--resume {args.resume}: no checkpoint.pt there")
-    path = os.path.join(args.resume, "args.json")
-    try:
-        with open(path) as f:
-            saved = json.load(f)
-    except (OSError, ValueError) as e:
-        fail(f"--resume {args.resume}: its args.json cannot be read ({type(e).__name__})")
-    if not isinstance(saved, dict):
-        fail(f"--resume {args.resume}: its args.json is not a settings object")
-    hints = typing.get_type_hints(type(args))
-    for field in dataclasses.fields(args):
-        if field.name in saved and not (field.name in given and field.name in RESUME_MAY_CHANGE):
-            value, kinds = saved[field.name], typing.get_args(hints[field.name]) or (hints[field.name],)
-            if not (isinstance(value, kinds) or (float in kinds and isinstance(value, int))) or \
-                    (isinstance(value, bool) and bool not in kinds):
-                fail(f"--resume {args.resume}: its args.json has {field.name} = {value!r}, not a valid setting")
-            setattr(args, field.name, value)
-    args.resume = os.path.dirname(path)
-    return fill_defaults(args, {})
-
-
-def arg(default, help, choices=None):
-    """A dataclass field with its --help text (and optional choices)."""
-    metadata = {"help": help}
-    if choices:
-        metadata["choices"] = choices
-    return dataclasses.field(default=default, metadata=metadata)
-
-
-def fill_defaults(args, defaults):
-    """Set every field still None from `defaults` (the paper settings for this data kind)."""
-    for name, value in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
-    for name in ("iters", "batch_size", "eval_every", "n_critic", "width", "eval_samples", "image_size", "z_dim",
-                 "log_every"):
-        if hasattr(args, name) and getattr(args, name) is not None and getattr(args, name) <= 0:
-            fail(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    for name in ("lr_critic", "lr_generator"):  # a rate that is inf in float32 makes every weight inf at once
-        value = getattr(args, name, None)
-        if value is not None and not (0 < value < 1e30):
-            fail(f"--{name.replace('_', '-')} must be a positive number below 1e30, got {value}")
-    for name in ("lam", "mu", "gp_weight", "c", "k", "max_alpha"):
-        value = getattr(args, name, None)
-        if value is not None and not (math.isfinite(value) and value >= 0):
-            fail(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
-    if hasattr(args, "seed") and not 0 <= args.seed < 2 ** 32:
-        fail(f"--seed must be in 0 .. 2^32 - 1 (numpy's range), got {args.seed}")
-    if getattr(args, "run_name", None) is not None and (
-            not args.run_name or os.sep in args.run_name or args.run_name in (".", "..")
-            or (os.altsep and os.altsep in args.run_name)):
-        fail(f"--run-name {args.run_name!r} must be a plain folder name (no '/', not '..')")
-    return args
-
-
-# =====================================================================================
-# Device and seeding
-# =====================================================================================
-
-
-def world_size():
-    """How many processes torchrun started (1 for a plain run)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def setup_distributed():
-    """Under `torchrun --nproc_per_node=N` (WORLD_SIZE > 1): join the process group, NCCL on CUDA and gloo on
-    CPU. Returns this process's rank (0 for a plain run)."""
-    if world_size() == 1:
-        return 0
-    import torch.distributed as dist
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank()
-
-
-def rank():
-    import torch.distributed as dist
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-
-
-def distribute(net, device):
-    """The net on its device, wrapped in DistributedDataParallel under torchrun (gradients averaged over ranks
-    in each ordinary backward; penalties take input gradients with torch.autograd.grad, never
-    backward(create_graph=True))."""
-    net = net.to(device)
-    if world_size() == 1:
-        return net
-    from torch.nn.parallel import DistributedDataParallel
-    return DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-
-
-def unwrap(net):
-    return getattr(net, "module", net)
-
-
-def mean_over_ranks(tensors):
-    """The element-wise mean of each tensor over the torchrun processes (the tensors themselves for a plain run):
-    for gradients taken with torch.autograd.grad, which DistributedDataParallel does not average."""
-    import torch.distributed as dist
-    if not (dist.is_available() and dist.is_initialized()):
-        return list(tensors)
-    averaged = []
-    for t in tensors:
-        t = t.clone()
-        dist.all_reduce(t)
-        averaged.append(t / dist.get_world_size())
-    return averaged
-
-
-def pick_device(name="auto", amp="none"):
-    """torch.device for --device (auto: cuda when present) and a clear error for --amp bf16 where bfloat16
-    has no hardware support (CUDA before Ampere; CPUs without AVX512-BF16/AMX run it, slowly: a warning)."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if not (name == "cpu" or name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit())):
-        fail(f"--device {name}: choose auto, cpu, cuda or cuda:N")
-    if name == "cuda" and world_size() > 1:
-        name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"  # torchrun: one GPU per process
-        torch.cuda.set_device(torch.device(name))
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        fail(f"--device {name} asked for, but CUDA is not available here")
-    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
-        fail(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    if name.startswith("cuda"):
-        torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest kernels
-        if amp == "bf16" and not torch.cuda.is_bf16_supported():
-            fail(f"--amp bf16: {torch.cuda.get_device_name()} has no bfloat16 support; leave --amp at none")
-    elif amp == "bf16" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        print("warning: --amp bf16: this CPU has no native bfloat16 support; expect it slower than float32",
-              file=sys.stderr)
-    return torch.device(name)
-
-
-def make_optimizers(generator, critic, args):
-    """Adam(lr, (beta1, beta2)) for both nets, as every paper here; RMSprop(lr) where args.optimizer is
-    "rmsprop" (the Lernapparat notebook, `--schedule blog`). Returns (opt_generator, opt_critic)."""
-    if getattr(args, "optimizer", "adam") == "rmsprop":
-        return (torch.optim.RMSprop(generator.parameters(), lr=args.lr_generator),
-                torch.optim.RMSprop(critic.parameters(), lr=args.lr_critic))
-    return (torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2)),
-            torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2)))
-
-
-def critic_steps(step, args):
-    """Critic steps before generator step `step` (0-based): args.n_critic; under `--schedule blog` 100 for the
-    first 25 generator steps and every 500th, as the notebook (and WGAN's reference code) does."""
-    if getattr(args, "schedule", "paper") == "blog" and (step < 25 or step % 500 == 0):
-        return 100
-    return args.n_critic
-
-
-def seed_everything(seed):
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
-
-
-def numpy_state_plain(state):
-    """A numpy RandomState state as plain values and a tensor, which torch.load(weights_only=True) reads."""
-    name, keys, position, has_gauss, cached = state
-    return [name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached)]
-
-
-def numpy_state_from_plain(plain):
-    name, keys, position, has_gauss, cached = plain
-    return name, keys.numpy().astype(np.uint32), position, has_gauss, cached
-
-
-def rng_state():
-    state = {"python": random.getstate(), "numpy": numpy_state_plain(np.random.get_state()),
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state):
-    random.setstate(state["python"])
-    np.random.set_state(numpy_state_from_plain(state["numpy"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# =====================================================================================
-# Run folder, metrics.csv, checkpoints, stop signals
-# =====================================================================================
-
-
-def train_scalars(terms, generator, critic):
-    """The loss terms (a dict of 0-d tensors) and both nets' gradient norms (of the last step each took) as
-    floats, read from the device in one transfer."""
-    names, values = list(terms), [t.detach().float().reshape(()) for t in terms.values()]
-    for name, net in (("critic_grad_norm", critic), ("generator_grad_norm", generator)):
-        grads = [p.grad.detach().float() for p in net.parameters() if p.grad is not None]
-        if grads:
-            names.append(name)
-            values.append(torch.sqrt(sum(g.pow(2).sum() for g in grads)).reshape(()).to(values[0].device))
-    return dict(zip(names, torch.stack(values).tolist()))
-
-
-def run_record(state):
-    """What ran: the device the nets are on, threads, versions, the git commit of this code (if in a clone)."""
-    device = next(unwrap(state["generator"]).parameters()).device if "generator" in state else None
-    import subprocess
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
-                                capture_output=True, text=True, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {"device_used": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device is not None
-                                          and device.type == "cuda" else ""),
-            "world_size": world_size(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version(), "git_commit": commit, "host": platform.node(),
-            "started": f"{datetime.datetime.now():%Y-%m-%d %H:%M:%S}"}
-
-
-class Run:
-    """runs/<script>__<dataset>__<seed>__<time>/ with args.json, metrics.csv, samples, checkpoint.pt and .lock
-    (held while a process trains in the folder: a second process gets one error line naming the holder)."""
-
-    current = None     # the Run of this process, for run_cli's clean-up
-    stopped_by = None  # the signal that stopped the last run (run_cli exits 128 + it)
-
-    def __init__(self, script, args):
-        """Make and lock the run folder (a new run's `start` writes args.json into it; `abandon` removes it if the
-        run fails before its first checkpoint). Under torchrun only rank 0 writes (folder, metrics, samples,
-        checkpoints)."""
-        self.script, self.args = script, args
-        self.writes = rank() == 0
-        self.created, self._lock = False, None
-        if args.resume:  # parse_args has already taken the run's own settings and checked its checkpoint
-            self.dir = args.resume
-        else:
-            name = args.run_name or f"{script}__{args.dataset}__{args.seed}__{datetime.datetime.now():%Y%m%d-%H%M%S}"
-            self.dir = os.path.join(args.runs_dir, name)
-        self.start_time = time.time()
-        self.elapsed_before = 0.0  # wall-clock seconds of the earlier parts of a resumed run
-        self._stop = False      # a stop signal arrived (this process)
-        self.tb = None          # TensorBoard writer (rank 0, from `start`)
-        self._train = None      # (terms, generator, critic) of the latest iteration, for metrics.csv
-        self._last_log = None   # (iteration, time) of the last TensorBoard point, for iterations/s
-        self._stopping = False  # checkpoint_due saw a stop (any rank): the loop ends after this iteration
-        if Run.current is not None:
-            Run.current.release()  # one run at a time in a process: the previous one has ended
-        Run.current, Run.stopped_by = self, None
-        if self.writes:
-            if not args.resume:
-                self.make_folder()
-            self.lock()
-
-    def make_folder(self):
-        """Create the run folder; an auto-named run that meets a folder of the same name (another run started
-        in the same second) takes the next free suffix: mkdir is atomic, so two processes never share one."""
-        os.makedirs(self.args.runs_dir, exist_ok=True)
-        base, suffix = self.dir, 2
-        while True:
-            try:
-                os.mkdir(self.dir)
-                self.created = True
-                return
-            except FileExistsError:
-                if self.args.run_name:
-                    fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new "
-                         "--run-name")
-                self.dir, suffix = f"{base}-{suffix}", suffix + 1
-
-    @property
-    def checkpoint_path(self):
-        return os.path.join(self.dir, "checkpoint.pt")
-
-    @property
-    def metrics_path(self):
-        return os.path.join(self.dir, "metrics.csv")
-
-    def last_good_checkpoint(self):
-        """For the message of a stop: where the last good state is."""
-        return f"the last good checkpoint is {self.checkpoint_path}" if os.path.exists(self.checkpoint_path) \
-            else "no checkpoint was written yet"
-
-    def lock(self):
-        """Hold an exclusive lock on RUN/.lock until `release` (the loop's end) or this process's exit."""
-        import fcntl
-        path = os.path.join(self.dir, ".lock")
-        handle = open(path, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            fail(f"{self.dir} is in use by {holder}; wait for it to end (or stop it) before using this folder")
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"process {os.getpid()} on {platform.node()} since {datetime.datetime.now():%Y-%m-%d %H:%M:%S}\n")
-        handle.flush()
-        self._lock = handle
-
-    def release(self):
-        """Let go of RUN/.lock and close the TensorBoard file (the training loop has ended)."""
-        if self.tb is not None:
-            self.tb.close()
-            self.tb = None
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
-
-    def abandon(self):
-        """After a failure: a folder this run created holds nothing worth keeping before its first checkpoint."""
-        if self.created and self.writes and not os.path.exists(self.checkpoint_path):
-            import shutil
-            shutil.rmtree(self.dir, ignore_errors=True)
-        self.created = False
-        self.release()
-
-    @property
-    def stop_requested(self):
-        """Ctrl-C / SIGTERM seen (by any rank, under torchrun: all ranks stop at the same iteration)."""
-        import torch.distributed as dist
-        if not (dist.is_available() and dist.is_initialized()):
-            return self._stop
-        flag = torch.tensor([float(self._stop)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
-
-    def seconds(self):
-        return self.elapsed_before + time.time() - self.start_time
-
-    def log_train(self, step, terms, generator, critic):
-        """Every iteration: keep the loss terms for metrics.csv; every --log-every iterations (and the last) write
-        them to TensorBoard as train/<name>, with the nets' gradient norms and iterations/s. One device sync
-        per logged iteration, none otherwise."""
-        self._train = (terms, generator, critic)
-        if self.tb is None or (step % self.args.log_every and step != self.args.iters):
-            return
-        now = time.time()
-        scalars = train_scalars(terms, generator, critic)
-        if self._last_log is not None and now > self._last_log[1]:
-            scalars["iterations_per_second"] = (step - self._last_log[0]) / (now - self._last_log[1])
-        self._last_log = (step, now)
-        for name, value in scalars.items():
-            self.tb.add_scalar(f"train/{name}", value, step)
-
-    def log_metrics(self, step, metrics):
-        """One row per evaluation: iteration, wall-clock seconds, the latest loss terms and gradient norms, then
-        the metrics, every number to 6 significant digits; the metrics and samples also go to TensorBoard."""
-        if not self.writes:
-            return
-        train = train_scalars(*self._train) if self._train else {}
-        row = {"iteration": step, "seconds": round(self.seconds(), 2),
-               **{k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in {**train, **metrics}.items()}}
-        new = not os.path.exists(self.metrics_path)
-        if not new:
-            with open(self.metrics_path) as f:
-                header = next(csv.reader(f), None)
-            new = header is None
-        with open(self.metrics_path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=header if not new else list(row), extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-        if self.tb is not None:
-            self.log_evaluation_to_tensorboard(step, metrics)
-        from tqdm import tqdm
-        shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
-                          if k in ("iteration", "seconds", "w_distance") or k in metrics and not k.endswith("_bayes"))
-        tqdm.write(shown)  # above the progress bar
-
-    def log_evaluation_to_tensorboard(self, step, metrics):
-        """eval/<metric> scalars and the samples the evaluation wrote (picture or text) at `step`."""
-        for name, value in metrics.items():
-            if isinstance(value, (int, float)) and not name.endswith("_bayes"):
-                self.tb.add_scalar(f"eval/{name}", value, step)
-        for name in (f"toy_{step:07d}.png", f"samples_{step:07d}.png"):
-            path = os.path.join(self.dir, name)
-            if os.path.exists(path):
-                from PIL import Image
-                with Image.open(path) as image:
-                    self.tb.add_image("samples", np.asarray(image.convert("RGB")), step, dataformats="HWC")
-        path = os.path.join(self.dir, f"samples_{step:07d}.txt")
-        if os.path.exists(path):
-            with open(path) as f:
-                lines = f.read().splitlines()[:20]
-            self.tb.add_text("samples", "\n".join("    " + line for line in lines), step)  # markdown code block
-        self.tb.flush()
-
-    def save(self, step, **state):
-        """Write checkpoint.pt atomically (temp file, then rename): a crash never leaves a broken one. First check
-        that every weight and optimiser statistic is finite: an update that made them inf/NaN (a huge learning
-        rate or penalty weight) stops the run with one line, and the last good checkpoint stays."""
-        states = {k: unwrap(v).state_dict() for k, v in state.items()}
-        bad = [name for name, sd in states.items() if not all_finite(sd)]
-        if bad:
-            fail(f"non-finite values in {', '.join(bad)} after iteration {step} (an optimiser step overflowed: "
-                 f"lower the learning rate or the penalty weight); stopping ({self.last_good_checkpoint()})")
-        if not self.writes:
-            return
-        payload = {"script": self.script, "step": step, "seconds": self.seconds(), "rng": rng_state(), **states}
-        tmp = self.checkpoint_path + ".tmp"
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, self.checkpoint_path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)  # a full disk or a kill: no half file left beside the good checkpoint
-            raise
-
-    def start(self, **state):
-        """A new run: make its folder and args.json, return 0. A resumed run: load checkpoint.pt into the given
-        objects (nets, optimisers, data stream) and the RNGs, return the step to go on from."""
-        self.catch_stop_signals()
-        self.start_time = time.time()
-        if not self.args.resume:
-            if self.writes:
-                self.args.run_name = os.path.basename(self.dir)
-                record = {**dataclasses.asdict(self.args), "run": {"script": self.script, **run_record(state)}}
-                write_atomically(os.path.join(self.dir, "args.json"), lambda f: json.dump(record, f, indent=2))
-                self.open_tensorboard(0)
-                print(f"{self.script}: writing to {self.dir}")
-            return 0
-        try:
-            payload = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
-        except Exception as e:  # weights_only: a file with anything but tensors and plain values is refused
-            fail(f"{self.checkpoint_path} cannot be read ({type(e).__name__}): not a checkpoint this project wrote")
-        if not isinstance(payload, dict) or payload.get("script") != self.script:
-            written_by = payload.get("script") if isinstance(payload, dict) else "something else"
-            fail(f"{self.checkpoint_path} was written by {written_by}, not {self.script}")
-        try:
-            for name, obj in state.items():
-                try:
-                    unwrap(obj).load_state_dict(payload[name])
-                except (RuntimeError, KeyError, ValueError) as e:
-                    first = str(e).strip().split("\n")[0]
-                    fail(f"{self.checkpoint_path}: its {name} does not match this run's ({first})")
-            set_rng_state(payload["rng"])
-            self.elapsed_before, step = float(payload["seconds"]), int(payload["step"])
-        except UserError:
-            raise
-        except Exception as e:  # a damaged file that still unpickles: wrong types, missing keys
-            fail(f"{self.checkpoint_path} is damaged ({type(e).__name__}: {str(e).splitlines()[0][:80]})")
-        if rank() != 0:  # every rank resumed rank 0's streams: give each its own again
-            seed_everything(self.args.seed + rank() + step)
-        # evaluations logged after this checkpoint belong to a future that is now re-run
-        if self.writes and os.path.exists(self.metrics_path):
-            with open(self.metrics_path) as f:
-                rows = list(csv.reader(f))
-            keep = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
-            if len(keep) < len(rows):  # rewritten atomically: a kill now leaves the old or the new file, whole
-                write_atomically(self.metrics_path, lambda f: csv.writer(f).writerows(keep))
-        if self.writes:
-            self.record_resume(step, state)
-            self.open_tensorboard(step)
-        print(f"resumed {self.dir} at iteration {step}")
-        return step
-
-    def record_resume(self, step, state):
-        """Append to args.json's "resumes" list: the iteration, the settings that changed, where it runs now."""
-        path = os.path.join(self.dir, "args.json")
-        with open(path) as f:
-            record = json.load(f)
-        settings = dataclasses.asdict(self.args)
-        changed = {k: v for k, v in settings.items() if k in record and record[k] != v and k != "resume"}
-        record.update(changed)
-        record.setdefault("resumes", []).append({"iteration": step, "changed": changed,
-                                                 "run": {"script": self.script, **run_record(state)}})
-        write_atomically(path, lambda f: json.dump(record, f, indent=2))
-
-    def open_tensorboard(self, step):
-        """The TensorBoard event file in the run folder (`tensorboard --logdir runs`); a resumed run drops the
-        points logged after its checkpoint (purge_step)."""
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            print("warning: no TensorBoard logging: pip install tensorboard", file=sys.stderr)
-            return
-        self.tb = SummaryWriter(self.dir, purge_step=step or None)
-        if not step:
-            self.tb.add_text("args", "\n".join(f"    {k}: {v}" for k, v in dataclasses.asdict(self.args).items()))
-
-    def catch_stop_signals(self):
-        """Ctrl-C / SIGTERM ask the loop to stop at the end of the iteration (it then saves)."""
-        def handler(signum, frame):
-            if self._stop:  # a second Ctrl-C stops at once
-                raise KeyboardInterrupt
-            self._stop = True
-            Run.stopped_by = signum
-            print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this iteration", file=sys.stderr)
-        try:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                _PREVIOUS_HANDLERS.setdefault(signum, signal.signal(signum, handler))
-        except ValueError:  # not the main thread (e.g. called from a test runner thread)
-            pass
-
-    def check_finite(self, step, **terms):
-        """Stop with one line naming the iteration (1-based) and the term when a loss is NaN or inf, before any
-        optimiser step uses it, so the weights and the last checkpoint stay good."""
-        values = torch.stack([t.detach().float() for t in terms.values()])
-        if not bool(torch.isfinite(values).all()):
-            bad = [name for name, v in zip(terms, values.tolist()) if not math.isfinite(v)]
-            fail(f"non-finite {', '.join(bad)} at iteration {step + 1}; stopping ({self.last_good_checkpoint()})")
-
-
-    def steps(self, start):
-        """The iterations start .. args.iters - 1 with a progress bar; ends early after the iteration in which
-        `checkpoint_due` saw a stop signal; when the loop ends, Ctrl-C means what it meant before the run."""
-        from tqdm import tqdm
-        try:
-            for step in tqdm(range(start, self.args.iters), initial=start, total=self.args.iters, dynamic_ncols=True,
-                             mininterval=1.0):
-                yield step
-                if self._stopping:
-                    return
-        finally:
-            self.release()
-            while _PREVIOUS_HANDLERS:
-                signum, previous = _PREVIOUS_HANDLERS.popitem()
-                try:
-                    signal.signal(signum, previous)
-                except ValueError:
-                    pass
-
-    @property
-    def stopping(self):
-        """A stop signal was seen at this iteration's checkpoint_due: the loop ends after it."""
-        return self._stopping
-
-    def checkpoint_due(self, done):
-        """Evaluate and save after `done` iterations? Every args.eval_every, at the last one, and when a stop
-        signal came (read once per iteration: one all-reduce under torchrun, the same answer on every rank)."""
-        self._stopping = self.stop_requested
-        return done % self.args.eval_every == 0 or done == self.args.iters or self._stopping
-
-
-_PREVIOUS_HANDLERS = {}
-
-
-def all_finite(state):
-    """Every floating-point tensor in a (nested) state dict is finite."""
-    if isinstance(state, torch.Tensor):
-        return not state.is_floating_point() or bool(torch.isfinite(state).all())
-    if isinstance(state, dict):
-        return all(all_finite(v) for v in state.values())
-    if isinstance(state, (list, tuple)):
-        return all(all_finite(v) for v in state)
-    return not isinstance(state, float) or math.isfinite(state)
-
-
-def write_atomically(path, write, binary=False):
-    """Write a file whole or not at all: write(f) into a temp file beside it, flushed, then renamed over it."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
 
 # =====================================================================================
 # Data: every source is an endless stream of batches on the device, with a state to resume
@@ -1157,28 +435,32 @@ def tf_conv(n_in, n_out, kernel, stride=1, dims=2, he=True, bias=True, transpose
 
 
 class OffsetBatchNorm(nn.Module):
-    """tf.contrib.layers.batch_norm as FOGAN's text generator calls it (`--batch_norm_g`, BN_SCALE = False): an
-    offset beta and no scale, decay 0.9, eps 1e-5, moving averages of the batch mean and (biased) variance used
-    at sampling time. With the default data_format NHWC, TensorFlow normalises over every axis but the last
-    (tf.contrib.layers.batch_norm, r1.15 API documentation), so the statistics are per index of the LAST axis:
-    on the generator's channels-first (B, width, seq_len) activations that is one mean and variance per sequence
-    position over batch x channels, seq_len offsets (which is how the original's 16,293,312 parameters add up);
-    on a (B, units) tensor, per unit."""
+    """tf.contrib.layers.batch_norm as FOGAN's text generator calls it (`--batch_norm_g`, BN_SCALE = False,
+    updates_collections=None): decay 0.9, eps 1e-5, no scale, moving averages of the batch mean and (biased)
+    variance. With the default data_format NHWC, TensorFlow normalises over every axis but the last, so on the
+    generator's channels-first (B, width, seq_len) activations the statistics are per sequence position over
+    batch x channels; on a (B, units) tensor, per unit.
+    The offset `beta` is a buffer held at 0: the original's optimiser takes lib.params_with_name('Generator'),
+    which holds only tflib's variables, so the batch norms' offsets exist and are never trained.
+    batch_statistics_at_sampling: the original calls its first two batch norms (on the noise, after the input
+    linear) without `train`, so they normalise with each sampling batch's own statistics even in the sampler
+    (train=False), while the residual blocks' use the moving averages."""
 
-    def __init__(self, features, decay=0.9, eps=1e-5):
+    def __init__(self, features, decay=0.9, eps=1e-5, batch_statistics_at_sampling=False):
         super().__init__()
-        self.decay, self.eps = decay, eps
-        self.beta = nn.Parameter(torch.zeros(features))
+        self.decay, self.eps, self.batch_statistics_at_sampling = decay, eps, batch_statistics_at_sampling
+        self.register_buffer("beta", torch.zeros(features))
         self.register_buffer("moving_mean", torch.zeros(features))
         self.register_buffer("moving_variance", torch.ones(features))
 
     def forward(self, x):
         axes = tuple(range(x.dim() - 1))
-        if self.training:
+        if self.training or self.batch_statistics_at_sampling:
             mean, variance = x.float().mean(axes), x.float().var(axes, unbiased=False)
-            with torch.no_grad():
-                self.moving_mean.mul_(self.decay).add_((1 - self.decay) * mean)
-                self.moving_variance.mul_(self.decay).add_((1 - self.decay) * variance)
+            if self.training:
+                with torch.no_grad():
+                    self.moving_mean.mul_(self.decay).add_((1 - self.decay) * mean)
+                    self.moving_variance.mul_(self.decay).add_((1 - self.decay) * variance)
         else:
             mean, variance = self.moving_mean, self.moving_variance
         return (x - mean) * torch.rsqrt(variance + self.eps) + self.beta
@@ -1244,46 +526,6 @@ def dcgan_critic(channels, size, width=64, norm="none"):
                    nn.LeakyReLU(0.2)]
     side = size // 16
     return nn.Sequential(*layers, nn.Flatten(), _carpedm20(nn.Linear(8 * width * side * side, 1)), nn.Flatten(0))
-
-
-# ---- the PyTorch DCGAN example (4x4 kernels), kept as --arch dcgan-pytorch -----------------------
-
-
-def init_pytorch_dcgan(module):
-    """N(0, 0.02) weights (the PyTorch DCGAN example), N(1, 0.02) norm scales."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
-
-
-def pytorch_dcgan_generator(z_dim, channels, size, width=64):
-    """The PyTorch example's DCGAN generator for 64x64 (4 up-convolutions 4x4) or 32x32 (3), tanh output."""
-    mult = 8 if size == 64 else 4
-    layers = [nn.Unflatten(1, (z_dim, 1, 1)), nn.ConvTranspose2d(z_dim, width * mult, 4, 1, 0, bias=False),
-              nn.BatchNorm2d(width * mult), nn.ReLU(True)]
-    while mult > 1:
-        layers += [nn.ConvTranspose2d(width * mult, width * mult // 2, 4, 2, 1, bias=False),
-                   nn.BatchNorm2d(width * mult // 2), nn.ReLU(True)]
-        mult //= 2
-    net = nn.Sequential(*layers, nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh())
-    net.apply(init_pytorch_dcgan)
-    return net
-
-
-def pytorch_dcgan_critic(channels, size, width=64, norm="none"):
-    """The PyTorch example's DCGAN discriminator without sigmoid; norm none | layer | batch."""
-    layers, mult = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)], 1
-    for _ in range(3 if size == 64 else 2):
-        layers += [nn.Conv2d(width * mult, width * mult * 2, 4, 2, 1), critic_norm(norm, width * mult * 2),
-                   nn.LeakyReLU(0.2, True)]
-        mult *= 2
-    net = nn.Sequential(*layers, nn.Conv2d(width * mult, 1, 4, 1, 0), nn.Flatten(0))
-    net.apply(init_pytorch_dcgan)
-    return net
 
 
 # ---- WGAN-GP's 64x64 ResNet (gan_64x64.py GoodGenerator / GoodDiscriminator) ---------------------
@@ -1384,9 +626,11 @@ class ResBlock1d(nn.Module):
 
 def text_generator(z_dim, vocab_size, width=512, seq_len=SEQ_LEN, blocks=5, batch_norm=False):
     """noise -> linear -> (width, seq_len) -> residual blocks -> 1x1 conv -> softmax over characters.
-    batch_norm (FOGAN's --batch_norm_g): OffsetBatchNorm on the noise and on the linear's output (per unit),
-    and inside every residual block (per position); none after the output convolution."""
-    norm = OffsetBatchNorm if batch_norm else (lambda features: nn.Identity())
+    batch_norm (FOGAN's --batch_norm_g): OffsetBatchNorm on the noise and on the linear's output (per unit, on
+    batch statistics at sampling too), and inside every residual block (per position); none after the output
+    convolution."""
+    def norm(features):
+        return OffsetBatchNorm(features, batch_statistics_at_sampling=True) if batch_norm else nn.Identity()
     return nn.Sequential(norm(z_dim), tf_linear(z_dim, width * seq_len), norm(width * seq_len),
                          nn.Unflatten(1, (width, seq_len)),
                          *[ResBlock1d(width, seq_len, batch_norm) for _ in range(blocks)],
@@ -1424,45 +668,44 @@ class Net(nn.Sequential):
         return x
 
 
-ARCHS = ("mlp", "mlp-leaky", "dcgan", "dcgan-pytorch", "resnet")
+ARCHS = ("mlp", "mlp-leaky", "dcgan", "resnet")
 
 
 def make_nets(data, z_dim=None, width=None, critic_norm="none", generator_batch_norm=False, amp="none",
               arch=None):
     """Generator, critic and noise size for a data stream. Toys: 3 x 512 MLPs (arch mlp: gan_toy.py; mlp-leaky:
-    the Lernapparat notebook's). Text: the 1D-CNN ResNets. Images: 28x28 the WGAN-GP MNIST nets; 32x32
-    and 64x64 by `arch`: dcgan (FOGAN's 5x5 DCGAN), dcgan-pytorch (the PyTorch example's 4x4 DCGAN), resnet
-    (WGAN-GP's 64x64 ResNet, 64x64 only). amp "bf16": both run in bfloat16 autocast (`Net`)."""
+    the Lernapparat notebook's). Text: the 1D-CNN ResNets. Images: 28x28 the WGAN-GP MNIST nets; 32x32 and
+    64x64 by `arch`: dcgan (FOGAN's 5x5 DCGAN) or resnet (WGAN-GP's 64x64 ResNet). amp "bf16": both run in
+    bfloat16 autocast (`Net`)."""
     if data.kind == "toy":
-        z_dim = z_dim or 2
         if arch not in (None, "mlp", "mlp-leaky"):
             fail(f"--arch {arch}: the 2D toys take mlp or mlp-leaky")
-        activation = "leaky" if arch == "mlp-leaky" else "relu"
+        z_dim, activation = z_dim or 2, "leaky" if arch == "mlp-leaky" else "relu"
         generator = mlp(z_dim, 2, width or 512, activation=activation)
         critic = nn.Sequential(*mlp(2, 1, width or 512, activation=activation), nn.Flatten(0))
     elif data.kind == "text":
         z_dim = z_dim or 128
         generator = text_generator(z_dim, data.vocab_size, width or 512, data.shape[1], batch_norm=generator_batch_norm)
         critic = text_critic(data.vocab_size, width or 512, data.shape[1])
+    elif arch in ("mlp", "mlp-leaky"):
+        fail(f"--arch {arch} is for the 2D toys; images take dcgan or resnet")
     elif data.shape[1] == 28:
+        if arch not in (None, "dcgan") or critic_norm != "none":
+            fail("28x28 images train WGAN-GP's MNIST nets; --arch and --critic-norm are for 32 or 64 px "
+                 "(--image-size 32 or 64)")
         if data.shape[0] != 1:
             fail("28x28 images use the MNIST nets, which take one channel")
         z_dim = z_dim or 128
         generator, critic = mnist_generator(z_dim, width or 64), mnist_critic(width or 64)
     elif data.shape[1] in (32, 64):
         channels, size = data.shape[0], data.shape[1]
-        if arch in ("mlp", "mlp-leaky"):
-            fail(f"--arch {arch} is for the 2D toys; images take dcgan, dcgan-pytorch or resnet")
         z_dim = z_dim or (128 if arch == "resnet" else 100)
         if arch == "resnet":
             if size != 64:
-                fail(f"--arch resnet is WGAN-GP's 64x64 ResNet; --image-size {size} takes --arch dcgan or dcgan-pytorch")
-            generator, critic = resnet_generator(z_dim, channels, width or 64), resnet_critic(channels, width or 64)
+                fail(f"--arch resnet is WGAN-GP's 64x64 ResNet; --image-size {size} takes --arch dcgan")
             if critic_norm != "none":
                 fail("--arch resnet has its own layer norm in the critic; leave --critic-norm at none")
-        elif arch == "dcgan-pytorch":
-            generator = pytorch_dcgan_generator(z_dim, channels, size, width or 64)
-            critic = pytorch_dcgan_critic(channels, size, width or 64, critic_norm)
+            generator, critic = resnet_generator(z_dim, channels, width or 64), resnet_critic(channels, width or 64)
         else:
             generator = dcgan_generator(z_dim, channels, size, width or 64)
             critic = dcgan_critic(channels, size, width or 64, critic_norm)
@@ -1503,26 +746,6 @@ def toy_scores(samples, dataset, reference=None):
 
 
 # ---- n-gram JSD ---------------------------------------------------------------------
-
-
-def ngram_counts_slow(lines, n):
-    """Overlapping character n-grams of each line (padding counts): Counter of strings. Plain and slow."""
-    return collections.Counter(line[i:i + n] for line in lines for i in range(len(line) - n + 1))
-
-
-def ngram_jsd(samples, reference, n):
-    """Jensen-Shannon divergence in bits between the character n-gram distributions of two lists of strings,
-    as in the WGAN-GP/FOGAN language code: 0.5 * (KL(p||m) + KL(q||m)) / ln 2, m = (p + q) / 2, each KL
-    summed over its own model's n-grams."""
-    p_counts, q_counts = ngram_counts_slow(samples, n), ngram_counts_slow(reference, n)
-    p_total, q_total = sum(p_counts.values()), sum(q_counts.values())
-    if p_total == 0 or q_total == 0:
-        raise ValueError(f"no {n}-grams: lines shorter than {n}")
-    kl_p = sum(c / p_total * math.log(2 * (c / p_total) / (c / p_total + q_counts.get(g, 0) / q_total))
-               for g, c in p_counts.items())
-    kl_q = sum(c / q_total * math.log(2 * (c / q_total) / (c / q_total + p_counts.get(g, 0) / p_total))
-               for g, c in q_counts.items())
-    return 0.5 * (kl_p + kl_q) / math.log(2)
 
 
 class NgramReference:
@@ -1581,6 +804,15 @@ def jsd_from_counts(p_counts, q_counts_at_p, q_total):
     shared = q > 0
     kl_q = np.sum(q[shared] * np.log(2 * q[shared] / (p[shared] + q[shared]))) + (1 - q[shared].sum()) * math.log(2)
     return float(0.5 * (kl_p + kl_q) / math.log(2))
+
+
+def text_collapse_scores(indices):
+    """What n-gram JSD can miss (a run of padding is a frequent real 4-gram, so all-padding lines score js4 < 1):
+    top_char_share, the share of the most frequent character among all generated characters (padding included),
+    and distinct_lines, the fraction of distinct lines among the samples ((n, seq_len) character indices)."""
+    indices = torch.as_tensor(indices).long().cpu()
+    return {"top_char_share": round(torch.bincount(indices.flatten()).max().item() / indices.numel(), 5),
+            "distinct_lines": round(len(torch.unique(indices, dim=0)) / len(indices), 5)}
 
 
 # ---- FID ----------------------------------------------------------------------------
@@ -1667,37 +899,6 @@ def generate(generator, z_dim, n, device, batch=512, seed=0):
     return out
 
 
-def cache_dir(args):
-    """The cache folder for decoded images, n-gram counts and FID statistics: --cache-dir, else RUNS_DIR/.cache
-    (never the data folder). Made on the first write; where it cannot be written, everything is recomputed."""
-    return getattr(args, "cache_dir", None) or os.path.join(args.runs_dir, ".cache")
-
-
-def load_npz(path, keys):
-    """The arrays `keys` of an .npz file, read now (a damaged file fails here, not later)."""
-    with np.load(path) as saved:
-        return [saved[k] for k in keys]
-
-
-def load_cached(path, loader):
-    """loader(path) if a cache file is there and readable; None (recompute) when it is missing or damaged."""
-    if path is None or not os.path.exists(path):
-        return None
-    try:
-        return loader(path)
-    except Exception:  # a half-written or foreign file: ignore it, it is rewritten whole
-        return None
-
-
-def save_cached(path, saver):
-    """saver(file), written atomically to `path` (a kill never leaves a damaged cache file); no cache on error."""
-    if path is None:
-        return
-    try:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        write_atomically(path, saver, binary=True)
-    except OSError:
-        pass  # a full or read-only disk: the cache is an optimisation only
 
 
 EVAL_SAMPLES = {"toy": 1000, "text": 6400, "image": 10_000}  # samples per evaluation (text: 6,400 as the papers)
@@ -1752,7 +953,9 @@ class Evaluator:
         generator, critic = unwrap(generator), unwrap(critic)
         with_fid = self.data.kind == "image" and self.fid_net is not None and not quick
         needed = self.n if self.data.kind != "image" or with_fid else 64  # images without FID: the grid only
-        samples = generate(generator, z_dim, needed, self.device)
+        # text: in batches of --batch-size, as the original samples (its first two batch norms use batch statistics)
+        samples = generate(generator, z_dim, needed, self.device, self.data.batch_size if self.data.kind == "text"
+                           else 512)
         metrics = {}
         if self.data.kind == "toy":
             points = samples.cpu().numpy()
@@ -1763,6 +966,7 @@ class Evaluator:
             indices = samples.argmax(1)  # (n, seq_len): argmax decoding
             for n in range(1, 7):
                 metrics[f"js{n}"] = round(self.ngrams.jsd(indices, n), 5)
+            metrics.update(text_collapse_scores(indices))
             metrics.update({k: round(v, 5) for k, v in self.bayes.items()})
             with open(os.path.join(self.run_dir, f"samples_{step:07d}.txt"), "w") as f:
                 f.write("\n".join(decode_text(indices[:100], self.data.chars)) + "\n")
@@ -1805,104 +1009,729 @@ def plot_toy(path, critic, real, fake, title="", device="cpu", limit=2.0):
 
 
 # =====================================================================================
-# Plotting several runs (the papers' comparison figures)
+# Run plumbing: errors, arguments, device, seeding, the run folder, atomic writes, caches
 # =====================================================================================
 
-
-def read_metrics(run_dir):
-    with open(os.path.join(run_dir, "metrics.csv")) as f:
-        return list(csv.DictReader(f))
+class UserError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
 
 
-def run_group(run_dir):
-    """A run's group in a plot: its script and dataset (args.json; else the folder name), and its seed."""
-    settings = {}
-    with contextlib.suppress(OSError, ValueError):
-        with open(os.path.join(run_dir, "args.json")) as f:
-            settings = json.load(f)
-    parts = os.path.basename(os.path.normpath(run_dir)).split("__")
-    record = settings.get("run")
-    script = (record.get("script") if isinstance(record, dict) else None) or parts[0]
-    dataset = settings.get("dataset") or (parts[1] if len(parts) > 1 else "?")
-    return f"{script} {dataset}", settings.get("seed", parts[2] if len(parts) > 2 else "?")
+def fail(message):
+    raise UserError(message)
 
 
-def plot_runs(runs, metric, path, title=None, bayes=None):
-    """One figure, two panels: `metric` against iterations and against wall-clock seconds. `runs`: (label or
-    None, run_dir) pairs; runs are grouped by label (default: script and dataset). Each run is a thin line with
-    markers; each group with several runs adds its mean (thick) and a min-max band over its runs."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    groups = collections.defaultdict(list)
-    for label, run_dir in runs:
-        name, seed = run_group(run_dir)
-        rows = [r for r in read_metrics(run_dir) if r.get(metric) not in (None, "")]
-        groups[label or name].append((seed, rows))
-    if not any(rows for members in groups.values() for _, rows in members):
-        have = sorted({k for _, run_dir in runs for r in read_metrics(run_dir)[:1] for k in r} - {"iteration", "seconds"})
-        fail(f"no run has the metric {metric!r}; these runs have: {', '.join(have) or 'no metrics yet'}")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for colour, (name, members) in zip(colours * 4, sorted(groups.items())):
-        seeds = sorted({str(seed) for seed, _ in members})
-        label = f"{name} ({len(members)} run{'s' * (len(members) > 1)}, seed{'s' * (len(seeds) > 1)} {', '.join(seeds)})"
-        by_iteration = collections.defaultdict(list)
-        for seed, rows in members:
-            for r in rows:
-                by_iteration[int(r["iteration"])].append((float(r["seconds"]), float(r[metric])))
-            for ax, x in zip(axes, ("iteration", "seconds")):
-                ax.plot([float(r[x]) for r in rows], [float(r[metric]) for r in rows], color=colour, marker="o",
-                        ms=3, lw=0.8, alpha=0.35 if len(members) > 1 else 0.9,
-                        label=label if len(members) == 1 and ax is axes[0] else None)
-        if len(members) > 1:  # mean and min-max band over the runs, per evaluation
-            iterations = sorted(by_iteration)
-            values = [[v for _, v in by_iteration[i]] for i in iterations]
-            seconds = [float(np.mean([s for s, _ in by_iteration[i]])) for i in iterations]
-            mean = [float(np.mean(v)) for v in values]
-            for ax, x in zip(axes, (iterations, seconds)):
-                ax.fill_between(x, [min(v) for v in values], [max(v) for v in values], color=colour, alpha=0.15,
-                                lw=0)
-                ax.plot(x, mean, color=colour, marker="o", ms=4, lw=2,
-                        label=f"{label}: mean, min-max band" if ax is axes[0] else None)
-    if bayes is None:  # a "<metric>_bayes" column (text JSD) is the floor the papers draw
-        column = [rows[0].get(metric + "_bayes") for members in groups.values() for _, rows in members if rows][:1]
-        bayes = float(column[0]) if column and column[0] not in (None, "") else None
-    for ax, x in zip(axes, ("iterations", "wall-clock seconds")):
-        if bayes is not None:
-            ax.axhline(bayes, color="k", ls="--", lw=1, label="Bayes limit" if ax is axes[0] else None)
-        ax.set_xlabel(x)
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.suptitle(title or f"{metric}: " + " vs ".join(sorted(groups)), fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def run_cli(main):
+    """`if __name__ == "__main__": common.run_cli(main)`. Bad input, disk and device trouble become one `error:`
+    line and exit status 2 (a new run that fails before its first checkpoint leaves no folder behind); Ctrl-C
+    before the loop exits 130; a run stopped by SIGINT/SIGTERM after a clean save exits 128 + the signal."""
+    try:
+        main()
+    except BaseException as e:
+        if Run.current is not None:
+            Run.current.abandon()
+        if isinstance(e, UserError):
+            message = str(e)
+        elif isinstance(e, OSError):
+            where = f": {e.filename}" if getattr(e, "filename", None) else ""
+            message = f"{e.strerror or type(e).__name__}{where}"
+        elif isinstance(e, KeyboardInterrupt):
+            print("error: interrupted before a checkpoint could be written", file=sys.stderr)
+            sys.exit(130)
+        elif isinstance(e, torch.OutOfMemoryError):
+            message = "out of device memory; try a smaller --batch-size or --width, or --amp bf16"
+        else:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+    if Run.current is not None and Run.current.stop_signal is not None:
+        sys.exit(128 + Run.current.stop_signal)
 
 
-def plot_main(argv=None):
-    """python common.py plot METRIC OUT.png [LABEL=]RUN_DIR... [--title TITLE]: a metric of several runs against
-    iterations and wall-clock seconds, grouped by script and dataset, or by the LABEL given before a run."""
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of argparse's usage block
+        raise UserError(f"{message} (see --help)")
+
+
+def parse_args(args_class, argv, defaults, *, script="note", about="", note=None):
+    """The run's settings: the command line, then the row of `defaults` for the data kind ("toy", "image",
+    "text"; "blog" under `--schedule blog`; "<kind> embedded" on top where no --data-root is given: a CPU-sized
+    miniature on embedded data). With `--resume RUN`, RUN/args.json instead (see `resumed_args`).
+    Flags come from the `Args` dataclass (`lr_critic` -> `--lr-critic`, booleans `--flag/--no-flag`); --help
+    shows `about` (the script's docstring) and each default. `note`: one line saying what the CPU demo trains
+    where it differs from the paper. The first `python ... --data-root` line of `about` for the data kind (text,
+    else images) is shown as the way to the paper's setting."""
+    parser = _Parser(description=about, formatter_class=argparse.RawDescriptionHelpFormatter,
+                     allow_abbrev=False)  # flags exactly as written: --resume checks which ones were given
+    hints = typing.get_type_hints(args_class)
+    for field in dataclasses.fields(args_class):
+        kind = hints[field.name]
+        if typing.get_origin(kind) is typing.Union:  # Optional[T]
+            kind = [t for t in typing.get_args(kind) if t is not type(None)][0]
+        flag, help_text = "--" + field.name.replace("_", "-"), field.metadata.get("help", "")
+        if field.default is not None:
+            help_text += f" (default: {field.default})"
+        elif any(field.name in d for d in defaults.values()):
+            help_text += " (default: " + ", ".join(f"{k} {d[field.name]}" for k, d in defaults.items()
+                                                   if field.name in d) + ")"
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text)
+        else:
+            choices = field.metadata.get("choices")
+            parser.add_argument(flag, type=kind, default=field.default, choices=choices, help=help_text,
+                                metavar=None if choices else kind.__name__.upper())
     argv = sys.argv[1:] if argv is None else list(argv)
-    title = None
-    if "--title" in argv:
-        at = argv.index("--title")
-        if at + 1 >= len(argv):
-            fail("--title needs a text")
-        title = argv[at + 1]
-        del argv[at:at + 2]
-    if len(argv) < 4 or argv[0] != "plot":
-        fail("usage: python common.py plot METRIC OUT.png [LABEL=]RUN_DIR [[LABEL=]RUN_DIR ...] [--title TITLE]")
-    metric, out, runs = argv[1], argv[2], []
-    for item in argv[3:]:
-        label, _, run_dir = item.rpartition("=") if "=" in item and not os.path.isdir(item) else (None, "", item)
-        if not os.path.isfile(os.path.join(run_dir, "metrics.csv")):
-            fail(f"{run_dir} has no metrics.csv")
-        runs.append((label or None, run_dir))
-    plot_runs(runs, metric, out, title)
-    print(f"wrote {out}")
+    namespace = parser.parse_args(argv)
+    given = {action.dest for action in parser._actions if action.option_strings and any(
+        a == opt or a.startswith(opt + "=") for a in argv for opt in action.option_strings)}
+    args = args_class(**vars(namespace))
+    if args.resume is not None:
+        args = resumed_args(args, given)
+    kind, notes = data_kind(args.dataset), []
+    if not args.resume:
+        schedule = getattr(args, "schedule", "paper")
+        if kind == "image" and args.data_root is None and args.dataset != "digits":
+            if "dataset" in given:
+                fail(f"--dataset {args.dataset} needs its data: {IMAGE_HINT[args.dataset]}")
+            args.dataset = "digits"  # the script's dataset needs --data-root: the embedded miniature instead
+        commands = [line.strip().split("  #")[0].strip() for line in about.splitlines()
+                    if line.strip().startswith("python") and "--data-root" in line]
+        paper = next((c for c in commands if ("text" in c) == (kind == "text")), "see --help")
+        if schedule == "blog":
+            if kind != "toy":
+                fail("--schedule blog is the notebook's 2D-toy setting; use it with a toy --dataset")
+            row = defaults["blog"]
+        elif args.data_root is None and kind != "toy":
+            row = {**defaults[kind], **defaults.get(f"{kind} embedded", {})}
+            notes.append(f"no --data-root: a CPU-sized miniature on embedded data ({args.dataset}); "
+                         f"the paper's setting on the real data: {paper}")
+        else:
+            row = defaults[kind]
+            if kind == "toy":
+                notes.append(f"{args.dataset}, a 2D toy; the paper's setting on real data: {paper}")
+        if note and args.data_root is None and schedule != "blog":
+            notes.append(note)
+        fill_defaults(args, row)
+    if getattr(args, "eval_samples", 0) is None:
+        args.eval_samples = EVAL_SAMPLES[kind]
+    if getattr(args, "image_size", 0) is None and kind == "image":
+        args.image_size = IMAGE_SIZE[args.dataset]
+    args.cache_dir = cache_dir(args)
+    set_threads(args)
+    for line in notes:  # after every check: an error is never preceded by them
+        print(f"{script}: {line}")
+    return args
 
 
-if __name__ == "__main__":
-    run_cli(plot_main)
+def set_threads(args):
+    """--threads: torch's intra-op CPU threads, set before any torch work and kept in args.json. Default: the
+    OMP_NUM_THREADS environment variable if set, else half the CPUs (at least one): a lone run on 2 cores is
+    1.2-1.6x slower with one thread than with two, but two runs side by side with two threads each are 1.5-6x
+    slower than with one (benchmarks/threads.py), and users run seeds side by side."""
+    if args.threads is None:
+        if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+            args.threads = int(os.environ["OMP_NUM_THREADS"])
+        else:
+            args.threads = max(1, (os.cpu_count() or 1) // 2)
+    if not 1 <= args.threads <= 1024:
+        fail(f"--threads must be in 1 .. 1024, got {args.threads}")
+    torch.set_num_threads(args.threads)
+
+
+RESUME_MAY_CHANGE = ("iters", "device", "threads", "log_every", "resume", "runs_dir")  # runs_dir: ignored
+
+
+def resumed_args(args, given):
+    """--resume RUN: the settings in RUN/args.json, with --iters, --device, --threads, --log-every from the command
+    line if given."""
+    if not args.resume:
+        fail("--resume needs a run folder")
+    others = sorted(name for name in given if name not in RESUME_MAY_CHANGE)
+    if others:
+        fail("--resume continues a run with its own settings; only --iters, --device, --threads and --log-every may "
+             "be given with it, not " + ", ".join("--" + n.replace("_", "-") for n in others))
+    if not os.path.isfile(os.path.join(args.resume, "checkpoint.pt")):
+        fail(f"--resume {args.resume}: no checkpoint.pt there")
+    path = os.path.join(args.resume, "args.json")
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as e:
+        fail(f"--resume {args.resume}: its args.json cannot be read ({type(e).__name__})")
+    if not isinstance(saved, dict):
+        fail(f"--resume {args.resume}: its args.json is not a settings object")
+    hints = typing.get_type_hints(type(args))
+    for field in dataclasses.fields(args):
+        if field.name in saved and not (field.name in given and field.name in RESUME_MAY_CHANGE):
+            value, kinds = saved[field.name], typing.get_args(hints[field.name]) or (hints[field.name],)
+            if not (isinstance(value, kinds) or (float in kinds and isinstance(value, int))) or \
+                    (isinstance(value, bool) and bool not in kinds):
+                fail(f"--resume {args.resume}: its args.json has {field.name} = {value!r}, not a valid setting")
+            setattr(args, field.name, value)
+    args.resume = os.path.dirname(path)
+    return fill_defaults(args, {})
+
+
+def arg(default, help, choices=None):
+    """A dataclass field with its --help text (and optional choices)."""
+    metadata = {"help": help}
+    if choices:
+        metadata["choices"] = choices
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def fill_defaults(args, defaults):
+    """Set every field still None from `defaults`, then check the numbers by their type: counts positive (the
+    seed in numpy's range), learning rates in (0, 1e30) (inf in float32 would make every weight inf at once),
+    Adam's betas in [0, 1), every other number (penalty weights) finite and >= 0."""
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    for name, value in dataclasses.asdict(args).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or name == "threads":
+            continue
+        if name == "seed" and not 0 <= value < 2 ** 32:
+            fail(f"--seed must be in 0 .. 2^32 - 1 (numpy's range), got {value}")
+        elif isinstance(value, int) and name != "seed" and value <= 0:
+            fail(f"{flag} must be positive, got {value}")
+        elif name.startswith("lr_") and not 0 < value < 1e30:
+            fail(f"{flag} must be a positive number below 1e30, got {value}")
+        elif name.startswith("beta") and not 0 <= value < 1:
+            fail(f"{flag} must be in [0, 1), got {value}")
+        elif isinstance(value, float) and not (math.isfinite(value) and value >= 0):
+            fail(f"{flag} must be a finite number >= 0, got {value}")
+    name = getattr(args, "run_name", None)
+    if name is not None and (not name or os.sep in name or name in (".", "..") or (os.altsep and os.altsep in name)):
+        fail(f"--run-name {name!r} must be a plain folder name (no '/', not '..')")
+    return args
+
+
+# ---- device and seeding -------------------------------------------------------------------
+
+
+def world_size():
+    """How many processes torchrun started (1 for a plain run)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def setup_distributed():
+    """Under `torchrun --nproc_per_node=N` (WORLD_SIZE > 1): join the process group, NCCL on CUDA and gloo on
+    CPU. Returns this process's rank (0 for a plain run)."""
+    if world_size() == 1:
+        return 0
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank()
+
+
+def rank():
+    import torch.distributed as dist
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def distribute(net, device):
+    """The net on its device, wrapped in DistributedDataParallel under torchrun (gradients averaged over ranks
+    in each ordinary backward; penalties take input gradients with torch.autograd.grad, never
+    backward(create_graph=True))."""
+    net = net.to(device)
+    if world_size() == 1:
+        return net
+    from torch.nn.parallel import DistributedDataParallel
+    return DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def unwrap(net):
+    return getattr(net, "module", net)
+
+
+def mean_over_ranks(tensors):
+    """The element-wise mean of each tensor over the torchrun processes (the tensors themselves for a plain run):
+    for gradients taken with torch.autograd.grad, which DistributedDataParallel does not average."""
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()):
+        return list(tensors)
+    averaged = []
+    for t in tensors:
+        t = t.clone()
+        dist.all_reduce(t)
+        averaged.append(t / dist.get_world_size())
+    return averaged
+
+
+def pick_device(name="auto", amp="none"):
+    """torch.device for --device (auto: cuda when present) and a clear error for --amp bf16 where bfloat16
+    has no hardware support (CUDA before Ampere; CPUs without AVX512-BF16/AMX run it, slowly: a warning)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if not (name == "cpu" or name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit())):
+        fail(f"--device {name}: choose auto, cpu, cuda or cuda:N")
+    if name == "cuda" and world_size() > 1:
+        name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"  # torchrun: one GPU per process
+        torch.cuda.set_device(torch.device(name))
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        fail(f"--device {name} asked for, but CUDA is not available here")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        fail(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if name.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN pick its fastest kernels
+        if amp == "bf16" and not torch.cuda.is_bf16_supported():
+            fail(f"--amp bf16: {torch.cuda.get_device_name()} has no bfloat16 support; leave --amp at none")
+    elif amp == "bf16" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        print("warning: --amp bf16: this CPU has no native bfloat16 support; expect it slower than float32",
+              file=sys.stderr)
+    return torch.device(name)
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def numpy_state_plain(state):
+    """A numpy RandomState state as plain values and a tensor, which torch.load(weights_only=True) reads."""
+    name, keys, position, has_gauss, cached = state
+    return [name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached)]
+
+
+def numpy_state_from_plain(plain):
+    name, keys, position, has_gauss, cached = plain
+    return name, keys.numpy().astype(np.uint32), position, has_gauss, cached
+
+
+def rng_state():
+    state = {"python": random.getstate(), "numpy": numpy_state_plain(np.random.get_state()),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state):
+    random.setstate(state["python"])
+    np.random.set_state(numpy_state_from_plain(state["numpy"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ---- run folder, metrics.csv, checkpoints, stop signals -----------------------------------
+
+
+def train_scalars(terms, generator, critic):
+    """The loss terms (a dict of 0-d tensors) and both nets' gradient norms (of the last step each took) as
+    floats, read from the device in one transfer."""
+    names, values = list(terms), [t.detach().float().reshape(()) for t in terms.values()]
+    for name, net in (("critic_grad_norm", critic), ("generator_grad_norm", generator)):
+        grads = [p.grad.detach().float() for p in net.parameters() if p.grad is not None]
+        if grads:
+            names.append(name)
+            values.append(torch.sqrt(sum(g.pow(2).sum() for g in grads)).reshape(()).to(values[0].device))
+    return dict(zip(names, torch.stack(values).tolist()))
+
+
+def run_record(state):
+    """What ran: the device the nets are on, threads, versions, the git commit of this code (if in a clone)."""
+    device = next(unwrap(state["generator"]).parameters()).device if "generator" in state else None
+    import subprocess
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
+                                capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"device_used": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device is not None
+                                          and device.type == "cuda" else ""),
+            "world_size": world_size(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "git_commit": commit, "host": platform.node(),
+            "started": f"{datetime.datetime.now():%Y-%m-%d %H:%M:%S}"}
+
+
+class Run:
+    """runs/<script>__<dataset>__<seed>__<time>/ with args.json, metrics.csv, samples, checkpoint.pt and .lock
+    (held while a process trains in the folder: a second process gets one error line naming the holder)."""
+
+    current = None  # the Run of this process, for run_cli's clean-up and exit status
+
+    def __init__(self, script, args):
+        """Make and lock the run folder (a new run's `start` writes args.json into it; `abandon` removes it if the
+        run fails before its first checkpoint). Under torchrun only rank 0 writes (folder, metrics, samples,
+        checkpoints)."""
+        self.script, self.args = script, args
+        self.writes = rank() == 0
+        self.created, self._lock = False, None
+        if args.resume:  # parse_args has already taken the run's own settings and checked its checkpoint
+            self.dir = args.resume
+        else:
+            name = args.run_name or f"{script}__{args.dataset}__{args.seed}__{datetime.datetime.now():%Y%m%d-%H%M%S}"
+            self.dir = os.path.join(args.runs_dir, name)
+        self.start_time = time.time()
+        self.elapsed_before = 0.0  # wall-clock seconds of the earlier parts of a resumed run
+        self.stop_signal = None  # the Ctrl-C / SIGTERM that arrived in this process (run_cli exits 128 + it)
+        self.stopping = False    # checkpoint_due saw a stop signal (on any rank): the loop ends after this iteration
+        self._first_bad = {}     # per set of loss terms: when each was first non-finite, on the device
+        self._calls = (None, 0)  # (iteration, calls of check_finite in it)
+        self.tb = None          # TensorBoard writer (rank 0, from `start`)
+        self._train = None      # (terms, generator, critic) of the latest iteration, for metrics.csv
+        self._last_log = None   # (iteration, time) of the last TensorBoard point, for iterations/s
+        if Run.current is not None:
+            Run.current.release()  # one run at a time in a process: the previous one has ended
+        Run.current = self
+        if self.writes:
+            if not args.resume:
+                self.make_folder()
+            self.lock()
+
+    def make_folder(self):
+        """Create the run folder; an auto-named run that meets a folder of the same name (another run started
+        in the same second) takes the next free suffix: mkdir is atomic, so two processes never share one."""
+        os.makedirs(self.args.runs_dir, exist_ok=True)
+        base, suffix = self.dir, 2
+        while True:
+            try:
+                os.mkdir(self.dir)
+                self.created = True
+                return
+            except FileExistsError:
+                if self.args.run_name:
+                    fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new "
+                         "--run-name")
+                self.dir, suffix = f"{base}-{suffix}", suffix + 1
+
+    @property
+    def checkpoint_path(self):
+        return os.path.join(self.dir, "checkpoint.pt")
+
+    @property
+    def metrics_path(self):
+        return os.path.join(self.dir, "metrics.csv")
+
+    def last_good_checkpoint(self):
+        """For the message of a stop: where the last good state is."""
+        return f"the last good checkpoint is {self.checkpoint_path}" if os.path.exists(self.checkpoint_path) \
+            else "no checkpoint was written yet"
+
+    def lock(self):
+        """Hold an exclusive lock on RUN/.lock until `release` (the loop's end) or this process's exit."""
+        import fcntl
+        path = os.path.join(self.dir, ".lock")
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            fail(f"{self.dir} is in use by {holder}; wait for it to end (or stop it) before using this folder")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {platform.node()} since {datetime.datetime.now():%Y-%m-%d %H:%M:%S}\n")
+        handle.flush()
+        self._lock = handle
+
+    def release(self):
+        """Let go of RUN/.lock, close the TensorBoard file and give Ctrl-C back its meaning before the run."""
+        while _PREVIOUS_HANDLERS:
+            signum, previous = _PREVIOUS_HANDLERS.popitem()
+            with contextlib.suppress(ValueError):  # not the main thread
+                signal.signal(signum, previous)
+        if self.tb is not None:
+            self.tb.close()
+            self.tb = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def abandon(self):
+        """After a failure: a folder this run created holds nothing worth keeping before its first checkpoint."""
+        if self.created and self.writes and not os.path.exists(self.checkpoint_path):
+            import shutil
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.created = False
+        self.release()
+
+    @property
+    def stop_requested(self):
+        """Ctrl-C / SIGTERM seen (by any rank, under torchrun: all ranks stop at the same iteration)."""
+        import torch.distributed as dist
+        if not (dist.is_available() and dist.is_initialized()):
+            return self.stop_signal is not None
+        flag = torch.tensor([float(self.stop_signal is not None)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def seconds(self):
+        return self.elapsed_before + time.time() - self.start_time
+
+    def log_train(self, step, terms, generator, critic):
+        """Every iteration: keep the loss terms for metrics.csv; every --log-every iterations (and the last) write
+        them to TensorBoard as train/<name>, with the nets' gradient norms and iterations/s, after checking that
+        no loss was non-finite. One device sync per logged iteration, none otherwise."""
+        self._train = (terms, generator, critic)
+        if step % self.args.log_every and step != self.args.iters:
+            return
+        self.raise_if_not_finite()
+        if self.tb is None:
+            return
+        now = time.time()
+        scalars = train_scalars(terms, generator, critic)
+        if self._last_log is not None and now > self._last_log[1]:
+            scalars["iterations_per_second"] = (step - self._last_log[0]) / (now - self._last_log[1])
+        self._last_log = (step, now)
+        for name, value in scalars.items():
+            self.tb.add_scalar(f"train/{name}", value, step)
+
+    def log_metrics(self, step, metrics):
+        """One row per evaluation: iteration, wall-clock seconds, the latest loss terms and gradient norms, then
+        the metrics, every number to 6 significant digits; the metrics and samples also go to TensorBoard."""
+        if not self.writes:
+            return
+        train = train_scalars(*self._train) if self._train else {}
+        row = {"iteration": step, "seconds": round(self.seconds(), 2),
+               **{k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in {**train, **metrics}.items()}}
+        rows = []
+        if os.path.exists(self.metrics_path):
+            with open(self.metrics_path, newline="") as f:
+                rows = list(csv.DictReader(f))
+        header = list(dict.fromkeys([k for r in rows for k in r if k is not None] + list(row)))
+        # rewritten whole each time (a few hundred rows at most): a kill leaves the old file or the new one, and a
+        # metric that first appears later (FID after a stop's quick evaluation) gets its column
+        def write(f):
+            writer = csv.DictWriter(f, header, restval="", extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows + [row])
+        write_atomically(self.metrics_path, write)
+        if self.tb is not None:
+            self.log_evaluation_to_tensorboard(step, metrics)
+        from tqdm import tqdm
+        shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+                          if k in ("iteration", "seconds", "w_distance") or k in metrics and not k.endswith("_bayes"))
+        tqdm.write(shown)  # above the progress bar
+
+    def log_evaluation_to_tensorboard(self, step, metrics):
+        """eval/<metric> scalars and the samples the evaluation wrote (picture or text) at `step`."""
+        for name, value in metrics.items():
+            if isinstance(value, (int, float)) and not name.endswith("_bayes"):
+                self.tb.add_scalar(f"eval/{name}", value, step)
+        for name in (f"toy_{step:07d}.png", f"samples_{step:07d}.png"):
+            path = os.path.join(self.dir, name)
+            if os.path.exists(path):
+                from PIL import Image
+                with Image.open(path) as image:
+                    self.tb.add_image("samples", np.asarray(image.convert("RGB")), step, dataformats="HWC")
+        path = os.path.join(self.dir, f"samples_{step:07d}.txt")
+        if os.path.exists(path):
+            with open(path) as f:
+                lines = f.read().splitlines()[:20]
+            self.tb.add_text("samples", "\n".join("    " + line for line in lines), step)  # markdown code block
+        self.tb.flush()
+
+    def save(self, step, **state):
+        """Write checkpoint.pt atomically (temp file, then rename): a crash never leaves a broken one. First check
+        that every weight and optimiser statistic is finite: an update that made them inf/NaN (a huge learning
+        rate or penalty weight) stops the run with one line, and the last good checkpoint stays."""
+        self.raise_if_not_finite()
+        states = {k: unwrap(v).state_dict() for k, v in state.items()}
+        bad = [name for name, sd in states.items() if not all_finite(sd)]
+        if bad:
+            fail(f"non-finite values in {', '.join(bad)} after iteration {step} (an optimiser step overflowed: "
+                 f"lower the learning rate or the penalty weight); stopping ({self.last_good_checkpoint()})")
+        if not self.writes:
+            return
+        payload = {"script": self.script, "step": step, "seconds": self.seconds(), "rng": rng_state(), **states}
+        tmp = self.checkpoint_path + ".tmp"
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, self.checkpoint_path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)  # a full disk or a kill: no half file left beside the good checkpoint
+            raise
+
+    def start(self, **state):
+        """A new run: make its folder and args.json, return 0. A resumed run: load checkpoint.pt into the given
+        objects (nets, optimisers, data stream) and the RNGs, return the step to go on from. From then on Ctrl-C /
+        SIGTERM ask the loop to stop and save."""
+        self.start_time = time.time()
+        if not self.args.resume:
+            if self.writes:
+                self.args.run_name = os.path.basename(self.dir)
+                record = {**dataclasses.asdict(self.args), "run": {"script": self.script, **run_record(state)}}
+                write_atomically(os.path.join(self.dir, "args.json"), lambda f: json.dump(record, f, indent=2))
+                self.open_tensorboard(0)
+                print(f"{self.script}: writing to {self.dir}")
+            self.catch_stop_signals()
+            return 0
+        try:
+            payload = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        except Exception as e:  # weights_only: a file with anything but tensors and plain values is refused
+            fail(f"{self.checkpoint_path} cannot be read ({type(e).__name__}): not a checkpoint this project wrote")
+        if not isinstance(payload, dict) or payload.get("script") != self.script:
+            written_by = payload.get("script") if isinstance(payload, dict) else "something else"
+            fail(f"{self.checkpoint_path} was written by {written_by}, not {self.script}")
+        try:
+            for name, obj in state.items():
+                try:
+                    unwrap(obj).load_state_dict(payload[name])
+                except (RuntimeError, KeyError, ValueError) as e:
+                    first = str(e).strip().split("\n")[0]
+                    fail(f"{self.checkpoint_path}: its {name} does not match this run's ({first})")
+            set_rng_state(payload["rng"])
+            self.elapsed_before, step = float(payload["seconds"]), int(payload["step"])
+        except UserError:
+            raise
+        except Exception as e:  # a damaged file that still unpickles: wrong types, missing keys
+            fail(f"{self.checkpoint_path} is damaged ({type(e).__name__}: {str(e).splitlines()[0][:80]})")
+        if rank() != 0:  # every rank resumed rank 0's streams: give each its own again
+            seed_everything(self.args.seed + rank() + step)
+        # evaluations logged after this checkpoint belong to a future that is now re-run
+        if self.writes and os.path.exists(self.metrics_path):
+            with open(self.metrics_path) as f:
+                rows = list(csv.reader(f))
+            keep = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
+            if len(keep) < len(rows):  # rewritten atomically: a kill now leaves the old or the new file, whole
+                write_atomically(self.metrics_path, lambda f: csv.writer(f).writerows(keep))
+        if self.writes:
+            self.record_resume(step, state)
+            self.open_tensorboard(step)
+        print(f"resumed {self.dir} at iteration {step}")
+        self.catch_stop_signals()
+        return step
+
+    def record_resume(self, step, state):
+        """Append to args.json's "resumes" list: the iteration, the settings that changed, where it runs now."""
+        path = os.path.join(self.dir, "args.json")
+        with open(path) as f:
+            record = json.load(f)
+        settings = dataclasses.asdict(self.args)
+        changed = {k: v for k, v in settings.items() if k in record and record[k] != v and k != "resume"}
+        record.update(changed)
+        record.setdefault("resumes", []).append({"iteration": step, "changed": changed,
+                                                 "run": {"script": self.script, **run_record(state)}})
+        write_atomically(path, lambda f: json.dump(record, f, indent=2))
+
+    def open_tensorboard(self, step):
+        """The TensorBoard event file in the run folder (`tensorboard --logdir runs`); a resumed run drops the
+        points logged after its checkpoint (purge_step)."""
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            print("warning: no TensorBoard logging: pip install tensorboard", file=sys.stderr)
+            return
+        self.tb = SummaryWriter(self.dir, purge_step=step + 1 if step else None)  # keep the points at `step`
+        if not step:
+            self.tb.add_text("args", "\n".join(f"    {k}: {v}" for k, v in dataclasses.asdict(self.args).items()))
+
+    def catch_stop_signals(self):
+        """Ctrl-C / SIGTERM ask the loop to stop at the end of the iteration (it then saves)."""
+        def handler(signum, frame):
+            if self.stop_signal is not None:  # a second Ctrl-C stops at once
+                raise KeyboardInterrupt
+            self.stop_signal = signum
+            print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this iteration", file=sys.stderr)
+        try:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                _PREVIOUS_HANDLERS.setdefault(signum, signal.signal(signum, handler))
+        except ValueError:  # not the main thread (e.g. called from a test runner thread)
+            pass
+
+    def check_finite(self, step, **terms):
+        """Note, on the device and without waiting for it, when each loss term was first NaN or inf (iteration,
+        then the order of the calls within it); `raise_if_not_finite` reads it once per logged iteration and
+        before every checkpoint, so a non-finite loss stops the run with one line naming the iteration and the
+        first term(s) to go bad, and never reaches a checkpoint (`save` also refuses non-finite weights)."""
+        self._calls = (step, self._calls[1] + 1) if self._calls[0] == step else (step, 0)
+        when = step + 1 + min(self._calls[1], 999) / 1000  # iteration (1-based) . call within it
+        values = torch.stack([t.detach().float().reshape(()) for t in terms.values()])
+        first = self._first_bad.get(tuple(terms))
+        if first is None:
+            first = torch.full_like(values, math.inf, dtype=torch.float64)
+        self._first_bad[tuple(terms)] = torch.where(torch.isfinite(values) | torch.isfinite(first), first, when)
+
+    def raise_if_not_finite(self):
+        found = [(when, name) for names, first in self._first_bad.items()
+                 for name, when in zip(names, first.tolist()) if math.isfinite(when)]
+        if found:
+            when = min(w for w, _ in found)
+            bad = [name for w, name in found if w == when]
+            fail(f"non-finite {', '.join(bad)} at iteration {int(when)}; stopping ({self.last_good_checkpoint()})")
+
+    def steps(self, start):
+        """The iterations start .. args.iters - 1 with a progress bar; ends early after the iteration in which
+        `checkpoint_due` saw a stop signal; when the loop ends, Ctrl-C means what it meant before the run."""
+        from tqdm import tqdm
+        try:
+            for step in tqdm(range(start, self.args.iters), initial=start, total=self.args.iters, dynamic_ncols=True,
+                             mininterval=1.0):
+                yield step
+                if self.stopping:
+                    return
+        finally:
+            self.release()
+
+    def checkpoint_due(self, done):
+        """Evaluate and save after `done` iterations? Every args.eval_every, at the last one, and when a stop
+        signal came (read once per iteration: one all-reduce under torchrun, the same answer on every rank)."""
+        self.stopping = self.stop_requested
+        return done % self.args.eval_every == 0 or done == self.args.iters or self.stopping
+
+
+_PREVIOUS_HANDLERS = {}
+
+
+def all_finite(state):
+    """Every floating-point tensor in a (nested) state dict is finite."""
+    if isinstance(state, torch.Tensor):
+        return not state.is_floating_point() or bool(torch.isfinite(state).all())
+    if isinstance(state, dict):
+        return all(all_finite(v) for v in state.values())
+    if isinstance(state, (list, tuple)):
+        return all(all_finite(v) for v in state)
+    return not isinstance(state, float) or math.isfinite(state)
+
+
+def write_atomically(path, write, binary=False):
+    """Write a file whole or not at all: write(f) into a temp file beside it, flushed, then renamed over it."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def cache_dir(args):
+    """The cache folder for decoded images, n-gram counts and FID statistics: --cache-dir, else RUNS_DIR/.cache
+    (never the data folder). Made on the first write; where it cannot be written, everything is recomputed."""
+    return getattr(args, "cache_dir", None) or os.path.join(args.runs_dir, ".cache")
+
+
+def load_npz(path, keys):
+    """The arrays `keys` of an .npz file, read now (a damaged file fails here, not later)."""
+    with np.load(path) as saved:
+        return [saved[k] for k in keys]
+
+
+def load_cached(path, loader):
+    """loader(path) if a cache file is there and readable; None (recompute) when it is missing or damaged."""
+    if path is None or not os.path.exists(path):
+        return None
+    try:
+        return loader(path)
+    except Exception:  # a half-written or foreign file: ignore it, it is rewritten whole
+        return None
+
+
+def save_cached(path, saver):
+    """saver(file), written atomically to `path` (a kill never leaves a damaged cache file); no cache on error."""
+    if path is None:
+        return
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        write_atomically(path, saver, binary=True)
+    except OSError:
+        pass  # a full or read-only disk: the cache is an optimisation only

@@ -8,15 +8,13 @@ WGAN-DRA.
 
     python dragan.py                                     # swiss roll on CPU, ~4 min (WGAN-DRA), picture in runs/
     python dragan.py --dataset 25gaussians --schedule blog --perturb improved --loss wgan   # the notebook's setting
-    python dragan.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output
     python dragan.py --dataset celeba --data-root img_align_celeba       # or mnist / cifar10 --data-root ROOT
+    python dragan.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output
 """
-import math
 import dataclasses
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 
 import common
 from common import arg
@@ -41,7 +39,7 @@ class Args:
     lr_generator: Optional[float] = arg(None, "learning rate of the generator")
     beta1: Optional[float] = arg(None, "Adam beta1")
     beta2: Optional[float] = arg(None, "Adam beta2")
-    arch: Optional[str] = arg(None, "nets: toys mlp | mlp-leaky; 32/64 px images dcgan | dcgan-pytorch | resnet", choices=common.ARCHS)
+    arch: Optional[str] = arg(None, "nets: toys mlp | mlp-leaky; 32/64 px images dcgan | resnet (64 px)", choices=common.ARCHS)
     width: Optional[int] = arg(None, "net width (MLP units, DCGAN/ResNet base channels, text ResNet channels)")
     critic_norm: str = arg("none", "normalisation in the DCGAN critic", choices=("none", "layer", "batch"))
     generator_batch_norm: Optional[bool] = arg(None, "batch norm in the text generator (FOGAN/TTUR's --batch_norm_g)")
@@ -86,12 +84,7 @@ DEFAULTS = {
 }
 
 
-def critic_scores(critic, real, fake):
-    """f(real), f(fake) as (B,) vectors for a critic returning (B,), (B, 1), ...: one call on the joined batch
-    (half the kernel launches), two when the critic has batch norm (real and fake statistics must not mix)."""
-    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in critic.modules()):
-        return critic(real).reshape(len(real)), critic(fake).reshape(len(fake))
-    return critic(torch.cat([real, fake])).reshape(len(real) + len(fake)).split([len(real), len(fake)])
+# ---- the method: copy from here into your own code; it needs only `import torch` -------------------------------
 
 
 def dragan_perturb(real, kind="original", c=10.0):
@@ -101,7 +94,7 @@ def dragan_perturb(real, kind="original", c=10.0):
         noisy = real + 0.5 * real.std(correction=0) * torch.rand_like(real)
         return real + torch.rand(shape, device=real.device) * (noisy - real)  # x~ = x + alpha (x_p - x)
     if kind == "paper":  # x~ = x + delta, delta ~ N(0, c I)
-        return real + math.sqrt(c) * torch.randn_like(real)
+        return real + c ** 0.5 * torch.randn_like(real)
     if kind == "improved":  # x~ = x + 0.25 std_batch(x) N(0, 1), per coordinate: constant inputs stay put
         return real + 0.25 * real.std(dim=0, keepdim=True) * torch.randn_like(real)
     if kind == "prod":  # PRODGAN: on the data itself
@@ -119,10 +112,10 @@ def dragan_penalty(critic, points, k=1.0):
 def critic_loss(critic, real, fake, *, lam=10.0, k=1.0, perturb="original", c=10.0, objective="gan"):
     """DRAGAN's critic loss: the GAN loss -E log sigmoid f(real) - E log(1 - sigmoid f(fake)) (objective "gan")
     or the WGAN loss E f(fake) - E f(real) ("wgan"), + lam * penalty near the data. Returns (L, terms)."""
-    f_real, f_fake = critic_scores(critic, real, fake)
+    f_real, f_fake = critic(real).reshape(len(real)), critic(fake).reshape(len(fake))  # any score shape -> (B,)
     w_distance = f_real.mean() - f_fake.mean()                 # E f(x) - E f(G(z)), logged
     if objective == "gan":
-        adversarial = F.softplus(-f_real).mean() + F.softplus(f_fake).mean()  # -log s(f(x)) - log(1 - s(f(G(z))))
+        adversarial = torch.nn.functional.softplus(-f_real).mean() + torch.nn.functional.softplus(f_fake).mean()  # -log s(f(x)) - log(1 - s(f(G(z))))
     else:
         adversarial = -w_distance                              # E f(G(z)) - E f(x) (WGAN-DRA)
     penalty = dragan_penalty(critic, dragan_perturb(real, perturb, c), k)  # E (||grad f(x~)|| - k)^2 near the data
@@ -133,12 +126,15 @@ def critic_loss(critic, real, fake, *, lam=10.0, k=1.0, perturb="original", c=10
 def generator_loss(critic, real, fake, *, objective="gan"):
     """Non-saturating -E log sigmoid f(G(z)) (gan) or -E f(G(z)) (wgan). (`real` unused: the shared signature.)"""
     f_fake = critic(fake).reshape(len(fake))
-    loss = F.softplus(-f_fake).mean() if objective == "gan" else -f_fake.mean()
+    loss = torch.nn.functional.softplus(-f_fake).mean() if objective == "gan" else -f_fake.mean()
     return loss, {"generator_loss": loss}
 
 
+# ---- end of the method ---------------------------------------------------------------------------------------
+
+
 def main(argv=None):
-    args = common.parse_args(Args, argv, DEFAULTS)  # command line > paper setting; --resume: the run's own
+    args = common.parse_args(Args, argv, DEFAULTS, script="dragan", about=__doc__, note=DEMO_NOTE)
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("dragan", args)
     common.seed_everything(args.seed)
@@ -151,14 +147,21 @@ def main(argv=None):
                                                 generator_batch_norm=args.generator_batch_norm, amp=args.amp)
     generator, critic = common.distribute(generator, device), common.distribute(critic, device)
     common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
-    opt_generator, opt_critic = common.make_optimizers(generator, critic, args)
+    if args.optimizer == "rmsprop":  # the Lernapparat notebook (--schedule blog)
+        opt_generator = torch.optim.RMSprop(generator.parameters(), lr=args.lr_generator)
+        opt_critic = torch.optim.RMSprop(critic.parameters(), lr=args.lr_critic)
+    else:  # Adam(alpha, beta1, beta2), as every paper here
+        opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
+        opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
     evaluate = common.Evaluator(data, run.dir, args.eval_samples, args.fid_weights, device, args.fid_stats)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data)
 
     for step in run.steps(start):  # progress bar, Ctrl-C / SIGTERM
         # ---- critic: minimise the GAN (or WGAN) loss + lam * penalty near the data   (DRAGAN objective)
-        for _ in range(common.critic_steps(step, args)):
+        # n_critic steps; the notebook (--schedule blog) takes 100 for the first 25 generator steps and every 500th
+        n_critic = 100 if args.schedule == "blog" and (step < 25 or step % 500 == 0) else args.n_critic
+        for _ in range(n_critic):
             real = data.next()
             with torch.no_grad():
                 fake = generator(torch.randn(args.batch_size, z_dim, device=device))

@@ -32,7 +32,6 @@ class Args:
     lr_generator: Optional[float] = arg(None, "Adam learning rate of the generator")
     beta1: Optional[float] = arg(None, "Adam beta1")
     beta2: Optional[float] = arg(None, "Adam beta2")
-    arch: str = arg("dcgan", "dcgan: FOGAN's 5x5 DCGAN (DCGAN_FID_batched); dcgan-pytorch: the PyTorch example's 4x4", choices=("dcgan", "dcgan-pytorch"))
     width: Optional[int] = arg(None, "DCGAN base channels")
     z_dim: Optional[int] = arg(None, "noise dimension, N(0, 1)")
     critic_norm: str = arg("none", "normalisation in the critic (the paper: none)", choices=("none", "layer", "batch"))
@@ -63,6 +62,9 @@ DEFAULTS = {
                   eval_samples=50_000),
     "image embedded": dict(width=32, image_size=28, iters=800, eval_every=200, eval_samples=1000),
 }
+
+
+# ---- the method: copy from here into your own code; it needs only `import torch` -------------------------------
 
 
 def perturb_fake(real, fake, max_alpha=0.01):
@@ -119,8 +121,11 @@ def generator_loss(critic, real, fake, *, max_alpha=0.01):
     return loss, {"generator_loss": loss}
 
 
+# ---- end of the method ---------------------------------------------------------------------------------------
+
+
 def main(argv=None):
-    args = common.parse_args(Args, argv, DEFAULTS)  # command line > paper setting; --resume: the run's own
+    args = common.parse_args(Args, argv, DEFAULTS, script="fogan_celeba", about=__doc__, note=DEMO_NOTE)
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("fogan_celeba", args)
     common.seed_everything(args.seed)
@@ -130,10 +135,11 @@ def main(argv=None):
     data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank, args.image_size,
                             cache=common.cache_dir(args))
     generator, critic, z_dim = common.make_nets(data, z_dim=args.z_dim, width=args.width, critic_norm=args.critic_norm,
-                                                arch=args.arch, amp=args.amp)
+                                                amp=args.amp)
     generator, critic = common.distribute(generator, device), common.distribute(critic, device)
     common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
-    opt_generator, opt_critic = common.make_optimizers(generator, critic, args)
+    opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
+    opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
     evaluate = common.Evaluator(data, run.dir, args.eval_samples, args.fid_weights, device, args.fid_stats)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data)

@@ -56,6 +56,9 @@ DEFAULTS = {
 }
 
 
+# ---- the method: copy from here into your own code; it needs only `import torch` -------------------------------
+
+
 def perturb_fake(real, fake, max_alpha=0.01):
     """x'_i = a_i x_i + (1 - a_i) g_i, a_i ~ U[0, max_alpha]: each generated sample nudged towards its real
     partner (FOGAN Sec. 6, the perturbed generated distribution P'). Paired with `real` row by row."""
@@ -110,8 +113,11 @@ def generator_loss(critic, real, fake, *, max_alpha=0.01):
     return loss, {"generator_loss": loss}
 
 
+# ---- end of the method ---------------------------------------------------------------------------------------
+
+
 def main(argv=None):
-    args = common.parse_args(Args, argv, DEFAULTS)  # command line > paper setting; --resume: the run's own
+    args = common.parse_args(Args, argv, DEFAULTS, script="fogan_text", about=__doc__)
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("fogan_text", args)
     common.seed_everything(args.seed)
@@ -124,7 +130,8 @@ def main(argv=None):
                                                 amp=args.amp)
     generator, critic = common.distribute(generator, device), common.distribute(critic, device)
     common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
-    opt_generator, opt_critic = common.make_optimizers(generator, critic, args)
+    opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
+    opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
     evaluate = common.Evaluator(data, run.dir, args.eval_samples, None, device)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data)

@@ -13,7 +13,6 @@ import dataclasses
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 
 import common
 from common import arg
@@ -34,7 +33,7 @@ class Args:
     lr_generator: Optional[float] = arg(None, "learning rate of the generator")
     beta1: Optional[float] = arg(None, "Adam beta1")
     beta2: Optional[float] = arg(None, "Adam beta2")
-    arch: Optional[str] = arg(None, "nets: toys mlp | mlp-leaky; 32/64 px images dcgan | dcgan-pytorch | resnet", choices=common.ARCHS)
+    arch: Optional[str] = arg(None, "nets: toys mlp | mlp-leaky; 32/64 px images dcgan | resnet (64 px)", choices=common.ARCHS)
     width: Optional[int] = arg(None, "net width (MLP units, DCGAN/ResNet base channels, text ResNet channels)")
     critic_norm: str = arg("none", "normalisation in the DCGAN critic", choices=("none", "layer", "batch"))
     generator_batch_norm: Optional[bool] = arg(None, "batch norm in the text generator (FOGAN/TTUR's --batch_norm_g)")
@@ -73,12 +72,7 @@ DEFAULTS = {
 }
 
 
-def critic_scores(critic, real, fake):
-    """f(real), f(fake) as (B,) vectors for a critic returning (B,), (B, 1), ...: one call on the joined batch
-    (half the kernel launches), two when the critic has batch norm (real and fake statistics must not mix)."""
-    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in critic.modules()):
-        return critic(real).reshape(len(real)), critic(fake).reshape(len(fake))
-    return critic(torch.cat([real, fake])).reshape(len(real) + len(fake)).split([len(real), len(fake)])
+# ---- the method: copy from here into your own code; it needs only `import torch` -------------------------------
 
 
 def gradient_penalty(critic, real, fake, one_sided=False):
@@ -88,13 +82,13 @@ def gradient_penalty(critic, real, fake, one_sided=False):
     interpolates = (real + eps * (fake - real)).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(interpolates).sum(), interpolates, create_graph=True)
     slope = grad.flatten(1).norm(dim=1)
-    return (F.relu(slope - 1) if one_sided else slope - 1).pow(2).mean()
+    return (torch.relu(slope - 1) if one_sided else slope - 1).pow(2).mean()
 
 
 def critic_loss(critic, real, fake, *, lam=10.0, one_sided=False):
     """WGAN-GP eq. 3: L = E f(fake) - E f(real) + lam * penalty. Returns (L, terms); terms["w_distance"] is the
     critic's estimate E f(real) - E f(fake) of the Wasserstein distance."""
-    f_real, f_fake = critic_scores(critic, real, fake)
+    f_real, f_fake = critic(real).reshape(len(real)), critic(fake).reshape(len(fake))  # any score shape -> (B,)
     w_distance = f_real.mean() - f_fake.mean()                 # E f(x) - E f(G(z)), the critic's W estimate
     penalty = gradient_penalty(critic, real, fake, one_sided)  # E (||grad f(x_hat)|| - 1)^2
     loss = -w_distance + lam * penalty                         # WGAN-GP eq. 3
@@ -107,8 +101,11 @@ def generator_loss(critic, real, fake):
     return loss, {"generator_loss": loss}
 
 
+# ---- end of the method ---------------------------------------------------------------------------------------
+
+
 def main(argv=None):
-    args = common.parse_args(Args, argv, DEFAULTS)  # command line > paper setting; --resume: the run's own
+    args = common.parse_args(Args, argv, DEFAULTS, script="wgangp", about=__doc__)  # flags > paper setting
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("wgangp", args)
     common.seed_everything(args.seed)
@@ -121,14 +118,21 @@ def main(argv=None):
                                                 generator_batch_norm=args.generator_batch_norm, amp=args.amp)
     generator, critic = common.distribute(generator, device), common.distribute(critic, device)
     common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
-    opt_generator, opt_critic = common.make_optimizers(generator, critic, args)
+    if args.optimizer == "rmsprop":  # the Lernapparat notebook (--schedule blog)
+        opt_generator = torch.optim.RMSprop(generator.parameters(), lr=args.lr_generator)
+        opt_critic = torch.optim.RMSprop(critic.parameters(), lr=args.lr_critic)
+    else:  # WGAN-GP Algorithm 1: Adam(alpha, beta1, beta2)
+        opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
+        opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
     evaluate = common.Evaluator(data, run.dir, args.eval_samples, args.fid_weights, device, args.fid_stats)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data)
 
     for step in run.steps(start):  # progress bar, Ctrl-C / SIGTERM
         # ---- critic: minimise E f(fake) - E f(real) + lam * penalty   (WGAN-GP eq. 3)
-        for _ in range(common.critic_steps(step, args)):
+        # n_critic steps; the notebook (--schedule blog) takes 100 for the first 25 generator steps and every 500th
+        n_critic = 100 if args.schedule == "blog" and (step < 25 or step % 500 == 0) else args.n_critic
+        for _ in range(n_critic):
             real = data.next()
             with torch.no_grad():
                 fake = generator(torch.randn(args.batch_size, z_dim, device=device))

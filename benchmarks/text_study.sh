@@ -13,5 +13,5 @@ for seed in 1 2 3; do
     --runs-dir $out --run-name "wgangp__seed$seed" > /dev/null 2>&1 &
   wait
 done
-python common.py plot js4 docs/text_faithful_js4.png $out/*
-python common.py plot js6 docs/text_faithful_js6.png $out/*
+python benchmarks/plot.py js4 docs/text_faithful_js4.png $out/*
+python benchmarks/plot.py js6 docs/text_faithful_js6.png $out/*

@@ -1,10 +1,91 @@
-"""The one-shot GPU check runs its code paths on the CPU (--smoke) and prints every table row."""
+"""The benchmark scripts' smoke modes and the plotting tool."""
+import json
 import os
+import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-import gpu_check  # noqa: E402
+import pytest
+
+import gpu_check
+import plot
+from helpers import ROOT, cli
+
+pytestmark = pytest.mark.slow  # not in the fast lane: python -m pytest -m "not slow"
+
+
+def test_plot_command(tmp_path):
+    for name, offset in (("wgangp__a", 0.0), ("fogan__b", 0.1)):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "metrics.csv").write_text("iteration,seconds,js4,js4_bayes\n" + "".join(
+            f"{i},{i * 0.5},{1 / (i + 1) + offset},0.2\n" for i in range(0, 100, 10)))
+    out = tmp_path / "plot.png"
+    result = subprocess.run([sys.executable, "benchmarks/plot.py", "js4", str(out), *map(str, tmp_path.glob("*__*"))],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 10_000
+    bad = subprocess.run([sys.executable, "benchmarks/plot.py", "js4", str(out), str(tmp_path / "nope")], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:")
+
+
+def fake_run(root, name, script, dataset, seed, values):
+    run = root / name
+    run.mkdir()
+    (run / "args.json").write_text(json.dumps({"dataset": dataset, "seed": seed, "run": {"script": script}}))
+    (run / "metrics.csv").write_text("iteration,seconds,w1\n" + "".join(
+        f"{200 * (i + 1)},{10.0 * (i + 1)},{v}\n" for i, v in enumerate(values)))
+    return str(run)
+
+
+def capture_figure(monkeypatch):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figures = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig))
+    return figures
+
+
+def test_plot_groups_by_script_and_dataset_with_mean_band_and_markers(tmp_path, monkeypatch):
+    figures = capture_figure(monkeypatch)
+    runs = [(None, fake_run(tmp_path, "a", "wgangp", "swissroll", 1, [0.9, 0.5, 0.3])),
+            (None, fake_run(tmp_path, "b", "wgangp", "swissroll", 2, [0.7, 0.3, 0.1])),
+            (None, fake_run(tmp_path, "c", "wgangp", "25gaussians", 1, [0.4])),        # one evaluation
+            (None, fake_run(tmp_path, "d", "slogan", "swissroll", 1, [0.8, 0.2, 0.2]))]
+    plot.plot_runs(runs, "w1", str(tmp_path / "out.png"))
+    assert (tmp_path / "out.png").stat().st_size > 10_000
+    axes = figures[0].axes
+    labels = [line.get_label() for line in axes[0].lines]
+    assert "wgangp swissroll (2 runs, seeds 1, 2): mean, min-max band" in labels
+    assert "wgangp 25gaussians (1 run, seed 1)" in labels and "slogan swissroll (1 run, seed 1)" in labels
+    mean = [line for line in axes[0].lines if line.get_label().startswith("wgangp swissroll")][0]
+    assert list(mean.get_ydata()) == pytest.approx([0.8, 0.4, 0.2]) and mean.get_marker() == "o"
+    single = [line for line in axes[0].lines if line.get_label().startswith("wgangp 25gaussians")][0]
+    assert list(single.get_xdata()) == [200.0] and single.get_marker() == "o"  # a single point is drawn
+    assert len(axes[0].collections) == 1  # one band: only the group with several runs
+    assert figures[0]._suptitle.get_text() == "w1: slogan swissroll vs wgangp 25gaussians vs wgangp swissroll"
+
+
+def test_plot_label_override_title_and_errors(tmp_path, monkeypatch, capsys):
+    a = fake_run(tmp_path, "a", "wgangp", "swissroll", 1, [0.9, 0.5])
+    b = fake_run(tmp_path, "b", "wgangp", "swissroll", 1, [0.7, 0.3])
+    out = tmp_path / "plot.png"
+    result = subprocess.run([sys.executable, "benchmarks/plot.py", "w1", str(out), f"first={a}", f"second={b}",
+                             "--title", "two settings"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 10_000
+    figures = capture_figure(monkeypatch)
+    plot.plot_main(["w1", str(out), f"first={a}", f"second={b}", "--title", "two settings"])
+    assert {line.get_label().split(" (")[0] for line in figures[0].axes[0].lines} == {"first", "second"}
+    assert figures[0]._suptitle.get_text() == "two settings"
+    for argv, message in ((["js4", str(out), a], "no run has the metric 'js4'; these runs have: w1"),
+                          (["w1", str(out), str(tmp_path / "nope")], "has no metrics.csv"),
+                          (["w1", a, b], "the second argument is the figure to write")):  # OUT.png forgotten
+        assert cli(plot.plot_main, argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and message in err and err.count("\n") == 1, err
+    assert sorted(os.listdir(a)) == ["args.json", "metrics.csv"]  # nothing written into a run
 
 
 def test_gpu_check_smoke_prints_every_row(capsys):

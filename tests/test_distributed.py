@@ -1,4 +1,4 @@
-"""Two CPU processes (gloo) train a few iterations under DistributedDataParallel and end with identical weights."""
+"""Two torchrun-style ranks on the CPU (gloo) end with identical weights."""
 import importlib
 import os
 import pickle
@@ -7,6 +7,8 @@ import socket
 import pytest
 import torch
 import torch.multiprocessing as mp
+
+pytestmark = pytest.mark.slow  # not in the fast lane: python -m pytest -m "not slow"
 
 
 def _worker(rank, world_size, port, out_dir, script, flags):

@@ -1,26 +1,21 @@
-"""Metrics against closed forms and independent computations: n-gram JSD, Fréchet distance, FID net, toy scores."""
+"""Metrics against closed forms and plain counting: n-gram JSD, the text collapse scores, the Frechet distance,
+pytorch-fid's network, the toy scores."""
 import math
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
 import common
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-# ---- n-gram JSD ----------------------------------------------------------------------------
+from helpers import ngram_jsd
 
 
 def test_jsd_identical_is_0_and_disjoint_is_1():
     lines = ["the cat sat", "on the mat", "a dog"]
     for n in range(1, 5):
-        assert common.ngram_jsd(lines, lines, n) == pytest.approx(0.0, abs=1e-12)
-        assert common.ngram_jsd(["aaaa", "abab"], ["xyzx", "zzzz"], n) == pytest.approx(1.0, abs=1e-12)
+        assert ngram_jsd(lines, lines, n) == pytest.approx(0.0, abs=1e-12)
+        assert ngram_jsd(["aaaa", "abab"], ["xyzx", "zzzz"], n) == pytest.approx(1.0, abs=1e-12)
 
 
 def test_jsd_hand_computed_example():
@@ -30,14 +25,14 @@ def test_jsd_hand_computed_example():
     kl_p = 2 / 3 * math.log(4 / 3)
     kl_q = 1 / 3 * math.log(2 / 3) + 1 / 3 * math.log(2)
     expected = 0.5 * (kl_p + kl_q) / math.log(2)
-    assert common.ngram_jsd(["aab"], ["abc"], 1) == pytest.approx(expected, abs=1e-9)
+    assert ngram_jsd(["aab"], ["abc"], 1) == pytest.approx(expected, abs=1e-9)
     # bigrams of "aab" = {aa, ab}, of "abc" = {ab, bc}: p = (1/2, 1/2, 0), q = (0, 1/2, 1/2) -> JSD = 1/2 bit
-    assert common.ngram_jsd(["aab"], ["abc"], 2) == pytest.approx(0.5, abs=1e-9)
+    assert ngram_jsd(["aab"], ["abc"], 2) == pytest.approx(0.5, abs=1e-9)
 
 
 def test_jsd_padding_counts():
     """'`' padding is a character like any other: two lines that differ only in padding differ."""
-    assert common.ngram_jsd(["ab``"], ["abab"], 1) > 0.1
+    assert ngram_jsd(["ab``"], ["abab"], 1) > 0.1
 
 
 @pytest.mark.parametrize("vocab_size", [6, 3000])
@@ -54,13 +49,10 @@ def test_fast_reference_jsd_equals_plain_counting(tmp_path, vocab_size):
     chars = [chr(0x4E00 + i) for i in range(vocab_size)]
     as_text = lambda rows: ["".join(chars[i] for i in row) for row in rows.tolist()]
     for n in range(1, 7):
-        expected = common.ngram_jsd(as_text(samples), as_text(reference), n)
+        expected = ngram_jsd(as_text(samples), as_text(reference), n)
         assert model.jsd(samples, n) == pytest.approx(expected, abs=1e-9)
         assert cached.jsd(samples, n) == pytest.approx(expected, abs=1e-9)
     assert model.jsd(reference, 4) == pytest.approx(0.0, abs=1e-12)
-
-
-# ---- Fréchet distance ----------------------------------------------------------------------
 
 
 def test_frechet_diagonal_closed_form():
@@ -88,9 +80,6 @@ def test_frechet_rank_deficient_is_finite():
     x, y = rng.randn(10, 64), rng.randn(12, 64) + 0.5  # n < d: singular covariances
     value = common.frechet_distance(x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
     assert np.isfinite(value) and value > 0
-
-
-# ---- FID network ---------------------------------------------------------------------------
 
 
 def random_fid_weights(path):
@@ -158,9 +147,6 @@ def test_fid_skipped_with_one_warning_and_no_download(tmp_path, monkeypatch, cap
         common.load_fid_net(str(tmp_path / "garbage.pth"), torch.device("cpu"))
 
 
-# ---- toy scores ----------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize("dataset,modes", [("8gaussians", 8), ("25gaussians", 25)])
 def test_toy_scores_real_samples(dataset, modes):
     rng = np.random.RandomState(0)
@@ -186,25 +172,6 @@ def test_w1_exact_on_a_shift():
     rng = np.random.RandomState(4)
     points = rng.randn(300, 2) * 0.01
     assert common.toy_scores(points + [0.3, 0.4], "swissroll", points)["w1"] == pytest.approx(0.5, abs=0.02)
-
-
-# ---- the plot command ----------------------------------------------------------------------
-
-
-def test_plot_command(tmp_path):
-    for name, offset in (("wgangp__a", 0.0), ("fogan__b", 0.1)):
-        run = tmp_path / name
-        run.mkdir()
-        (run / "metrics.csv").write_text("iteration,seconds,js4,js4_bayes\n" + "".join(
-            f"{i},{i * 0.5},{1 / (i + 1) + offset},0.2\n" for i in range(0, 100, 10)))
-    out = tmp_path / "plot.png"
-    result = subprocess.run([sys.executable, "common.py", "plot", "js4", str(out), *map(str, tmp_path.glob("*__*"))],
-                            cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert out.stat().st_size > 10_000
-    bad = subprocess.run([sys.executable, "common.py", "plot", "js4", str(out), str(tmp_path / "nope")], cwd=ROOT,
-                         capture_output=True, text=True)
-    assert bad.returncode == 2 and bad.stderr.startswith("error:")
 
 
 def test_fid_in_the_evaluation_with_precomputed_statistics(tmp_path, monkeypatch):

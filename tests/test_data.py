@@ -1,61 +1,18 @@
-"""Foundation: the WGAN-GP penalty, loaders on data the test writes, net shapes, wgangp.py end to end."""
-import csv
+"""Data on files the tests write: the 2D toys, image folders, MNIST / CIFAR-10 / CelebA layouts, One Billion Word,
+the embedded corpus, the image cache, the resumable data stream."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 
 import common
-import wgangp
-from helpers import linear_critic, write_billion_word
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import write_billion_word
 
 
-# ---- the penalty ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("scale", [0.3, 1.0, 2.5])
-def test_gradient_penalty_linear_critic_equals_closed_form(scale):
-    torch.manual_seed(0)
-    w = torch.randn(2)
-    w = scale * w / w.norm()
-    real, fake = torch.randn(64, 2), torch.randn(64, 2)
-    lam = 10.0
-    got = lam * wgangp.gradient_penalty(linear_critic(w), real, fake)
-    assert got.item() == pytest.approx(lam * (scale - 1) ** 2, rel=1e-5, abs=1e-7)
-    one_sided = lam * wgangp.gradient_penalty(linear_critic(w), real, fake, one_sided=True)
-    assert one_sided.item() == pytest.approx(lam * max(scale - 1, 0) ** 2, rel=1e-5, abs=1e-7)
-    if scale <= 1:
-        assert one_sided.item() == 0.0
-
-
-def test_gradient_penalty_norm_is_over_the_whole_sample():
-    """On images the slope is ||w|| over all C*H*W entries. A per-pixel norm (over channels only, then
-    averaged) gives a different number, so this test catches that port bug."""
-    torch.manual_seed(1)
-    w = torch.randn(3, 4, 4) * 0.2
-    real, fake = torch.randn(16, 3, 4, 4), torch.randn(16, 3, 4, 4)
-    got = wgangp.gradient_penalty(linear_critic(w), real, fake).item()
-    assert got == pytest.approx((w.norm().item() - 1) ** 2, rel=1e-5)
-    per_pixel = ((w.norm(dim=0) - 1) ** 2).mean().item()
-    assert abs(per_pixel - got) > 0.05
-
-
-def test_gradient_penalty_backpropagates_into_the_critic():
-    torch.manual_seed(2)
-    critic = nn.Sequential(common.mlp(2, 1, width=16), nn.Flatten(0))
-    penalty = wgangp.gradient_penalty(critic, torch.randn(8, 2), torch.randn(8, 2))
-    penalty.backward()
-    weights = [p for p in critic.parameters() if p.dim() == 2]  # biases of the last layer do not move the slope
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0 for p in weights)
-
-
-# ---- data ----------------------------------------------------------------------------------
+def test_text_loader_keeps_every_line_like_the_official_loader():
+    lines = common.cut_and_pad(["a b", "", "   ", "x" * 40], 8)
+    assert lines == ["a b`````", "````````", "````````", "xxxxxxxx"]
 
 
 @pytest.mark.parametrize("dataset", common.TOYS)
@@ -163,107 +120,6 @@ def test_data_stream_state_round_trip():
     assert all(torch.equal(a, other.next()) for a in expected)
 
 
-# ---- nets ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("size,channels", [(64, 3), (32, 3), (32, 1)])
-@pytest.mark.parametrize("norm", ["none", "layer", "batch"])
-def test_dcgan_shapes(size, channels, norm):
-    generator, critic = common.dcgan_generator(100, channels, size, 8), common.dcgan_critic(channels, size, 8, norm)
-    images = generator(torch.randn(5, 100))
-    assert images.shape == (5, channels, size, size)
-    assert critic(images).shape == (5,)
-
-
-def test_dcgan_init_and_no_critic_norm_by_default():
-    critic = common.dcgan_critic(3, 64)
-    assert not any(isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) for m in critic.modules())
-    assert abs(critic[0].weight.std().item() - 0.0176) < 0.003  # truncated normal 0.02 (see test_fidelity)
-
-
-def test_mnist_and_text_and_mlp_shapes():
-    assert common.mnist_generator(128, 8)(torch.randn(3, 128)).shape == (3, 1, 28, 28)
-    assert common.mnist_critic(8)(torch.randn(3, 1, 28, 28)).shape == (3,)
-    generator = common.text_generator(128, 50, width=16, batch_norm=True)
-    out = generator(torch.randn(4, 128))
-    assert out.shape == (4, 50, 32) and torch.allclose(out.sum(1), torch.ones(4, 32))
-    assert sum(isinstance(m, common.OffsetBatchNorm) for m in generator.modules()) == 12  # noise, input, 2 per block
-    assert common.text_critic(50, width=16)(out).shape == (4,)
-    assert common.mlp(2, 2)(torch.randn(7, 2)).shape == (7, 2)
-    assert sum(isinstance(m, nn.Linear) for m in common.mlp(2, 1)) == 4  # 3 hidden layers of 512 + output
-
-
-def test_text_resblock_is_x_plus_0_3_res():
-    block = common.ResBlock1d(8)
-    x = torch.randn(2, 8, 32)
-    assert torch.allclose(block(x), x + 0.3 * block.res(x))
-
-
-# ---- wgangp.py end to end ------------------------------------------------------------------
-
-
-def read_csv(path):
-    with open(path) as f:
-        return list(csv.DictReader(f))
-
-
-def test_wgangp_smoke_toy(tmp_path):
-    run_dir = wgangp.main(["--dataset", "8gaussians", "--iters", "6", "--eval-every", "3", "--width", "32",
-                           "--batch-size", "32", "--runs-dir", str(tmp_path), "--eval-samples", "200"])
-    rows = read_csv(os.path.join(run_dir, "metrics.csv"))
-    assert [r["iteration"] for r in rows] == ["3", "6"]
-    assert {"seconds", "modes", "high_quality", "w1", "w_distance"} <= set(rows[0])
-    assert os.path.exists(os.path.join(run_dir, "toy_0000006.png"))
-    assert os.path.exists(os.path.join(run_dir, "checkpoint.pt"))
-    assert os.path.exists(os.path.join(run_dir, "args.json"))
-
-
-def test_wgangp_smoke_images(tmp_path):
-    run_dir = wgangp.main(["--dataset", "digits", "--iters", "2", "--eval-every", "2", "--width", "8",
-                           "--batch-size", "8", "--n-critic", "2", "--runs-dir", str(tmp_path),
-                           "--eval-samples", "16", "--fid-weights", "none"])
-    assert os.path.exists(os.path.join(run_dir, "samples_0000002.png"))
-    run_dir = wgangp.main(["--dataset", "digits", "--image-size", "32", "--critic-norm", "layer", "--iters", "1",
-                           "--width", "8", "--batch-size", "8", "--runs-dir", str(tmp_path),
-                           "--eval-samples", "16", "--fid-weights", "none"])
-    assert os.path.exists(os.path.join(run_dir, "samples_0000001.png"))
-
-
-def test_wgangp_smoke_text(tmp_path):
-    write_billion_word(tmp_path / "bw", [f"the quick brown fox {i} jumps" for i in range(64)],
-                       heldout=["the lazy dog sleeps"] * 8)
-    run_dir = wgangp.main(["--dataset", "text", "--data-root", str(tmp_path / "bw"), "--iters", "2",
-                           "--eval-every", "1", "--width", "16", "--batch-size", "8", "--runs-dir",
-                           str(tmp_path / "runs"), "--eval-samples", "32"])
-    rows = read_csv(os.path.join(run_dir, "metrics.csv"))
-    assert len(rows) == 2 and 0 <= float(rows[-1]["js4"]) <= 1 and "js6_bayes" in rows[0]
-    assert len(open(os.path.join(run_dir, "samples_0000002.txt")).read().splitlines()) == 32
-
-
-def run_script(*argv, cwd=ROOT):
-    return subprocess.run([sys.executable, *argv], cwd=cwd, capture_output=True, text=True, timeout=300)
-
-
-@pytest.mark.parametrize("argv,message", [
-    (["--dataset", "imagenet"], "invalid choice"),
-    (["--dataset", "celeba", "--data-root", "/no/such/folder"], "does not exist"),
-    (["--dataset", "celeba"], "needs its data"),
-    (["--iters", "0"], "--iters must be positive"),
-    (["--batch-size", "-4"], "--batch-size must be positive"),
-    (["--n-critic", "0"], "--n-critic must be positive"),
-    (["--width", "0"], "--width must be positive"),
-    (["--no-such-flag"], "unrecognized arguments"),
-    (["--resume", "/no/such/run"], "no checkpoint.pt"),
-])
-def test_bad_input_gives_one_line_and_exit_2(tmp_path, argv, message):
-    result = run_script(os.path.join(ROOT, "wgangp.py"), *argv, "--runs-dir", str(tmp_path))
-    assert result.returncode == 2
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
-    assert not any(tmp_path.iterdir())  # nothing half-made is left behind
-
-
 def test_celeba_is_center_cropped_to_108_then_resized(tmp_path):
     """CelebA's aligned 178x218 images: the central 108x108 (the DCGAN/TTUR crop), resized to 64x64; any other
     folder keeps the largest centred square."""
@@ -294,6 +150,7 @@ def test_mnist_loader_reads_torchvision_raw_files(tmp_path):
 def test_cifar10_loader_reads_the_python_batches(tmp_path, monkeypatch):
     """CIFAR-10 from ROOT/cifar-10-batches-py (torchvision's format; its md5 check is bypassed for fake data)."""
     import pickle
+
     import torchvision.datasets.cifar
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
     folder = tmp_path / "cifar-10-batches-py"
@@ -306,3 +163,49 @@ def test_cifar10_loader_reads_the_python_batches(tmp_path, monkeypatch):
     images = common.load_images("cifar10", str(tmp_path))
     assert images.shape == (20, 3, 32, 32)
     assert torch.equal(images[0], torch.from_numpy(batches[0][0].reshape(3, 32, 32)))  # channels kept in order
+
+
+def write_images(folder, value, n=4):
+    from PIL import Image
+    folder.mkdir(exist_ok=True)
+    for i in range(n):
+        Image.fromarray(np.full((20, 20, 3), value, np.uint8)).save(folder / f"{i}.png")
+
+
+def test_image_cache_is_keyed_by_content_atomic_and_outside_the_data(tmp_path):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    write_images(data, 10)
+    cache.mkdir()
+    first = common.load_images("folder", str(data), 8, str(cache))
+    assert int(first.float().mean()) == 10 and sorted(os.listdir(data)) == ["0.png", "1.png", "2.png", "3.png"]
+    write_images(data, 200)  # the same file names, new pixels (and a new mtime / size)
+    os.utime(data / "0.png", ns=(1, 1))
+    assert int(common.load_images("folder", str(data), 8, str(cache)).float().mean()) == 200
+    for f in cache.iterdir():  # a cache file left at 0 bytes by a kill: ignored, decoded again
+        f.write_bytes(b"")
+    assert int(common.load_images("folder", str(data), 8, str(cache)).float().mean()) == 200
+
+
+def test_sixteen_bit_pngs_are_scaled_not_clipped(tmp_path):
+    from PIL import Image
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    Image.fromarray(np.full((16, 16), 32768, np.uint16)).save(folder / "a.png")  # mid-grey in 16 bits
+    images = common.load_images("folder", str(folder), 8)
+    assert abs(images.float().mean().item() - 127.5) < 1.0
+
+
+def test_a_symlink_loop_lists_each_image_once(tmp_path):
+    folder = tmp_path / "imgs"
+    write_images(folder, 50, n=3)
+    os.symlink(folder, folder / "loop")
+    assert len(common.image_files(str(folder))) == 3
+
+
+def test_a_binary_corpus_is_refused(tmp_path):
+    corpus = tmp_path / "bw"
+    train = corpus / "training-monolingual.tokenized.shuffled"
+    train.mkdir(parents=True)
+    (train / "news.en-00001-of-00100").write_bytes(np.random.RandomState(0).randint(0, 256, 20000, np.uint8).tobytes())
+    with pytest.raises(common.UserError, match="does not look like UTF-8 text"):
+        common.load_text(str(corpus))

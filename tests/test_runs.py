@@ -1,0 +1,271 @@
+"""The run folder: TensorBoard and metrics.csv, args.json, exact resume, checkpoints that survive a kill, stop
+signals, locks."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import advas
+import common
+import dragan
+import fogan_celeba
+import fogan_text
+import slogan
+import wgangp
+from helpers import ROOT, TOY, final_state
+
+pytestmark = pytest.mark.slow  # not in the fast lane: python -m pytest -m "not slow"
+
+
+TINY = ["--iters", "4", "--eval-every", "2", "--batch-size", "8", "--log-every", "1"]
+
+
+COMMON_TAGS = {"train/critic_loss", "train/generator_loss", "train/w_distance", "train/critic_grad_norm",
+               "train/generator_grad_norm", "train/iterations_per_second"}
+
+
+RUNS = [  # script, its flags, its own loss terms, an evaluation metric, the samples' kind in TensorBoard
+    (wgangp, ["--dataset", "swissroll", "--width", "8", "--eval-samples", "32"], {"penalty"}, "w1", "images"),
+    (dragan, ["--dataset", "swissroll", "--width", "8", "--eval-samples", "32"], {"penalty", "adversarial"}, "w1",
+     "images"),
+    (slogan, ["--dataset", "swissroll", "--width", "8", "--eval-samples", "32"], {"penalty"}, "w1", "images"),
+    (advas, ["--dataset", "swissroll", "--width", "8", "--eval-samples", "32"], {"penalty", "r_tilde", "advas_lambda"},
+     "w1", "images"),
+    (fogan_text, ["--width", "8", "--eval-samples", "32"], {"lipschitz", "first_order"}, "js4", "tensors"),
+    (fogan_celeba, ["--width", "8", "--fid-weights", "none"], {"lipschitz", "first_order"}, None, "images"),
+]
+
+
+def tensorboard_tags(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(run_dir, size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    events.Reload()
+    return events
+
+
+@pytest.mark.parametrize("module,flags,terms,metric,samples", RUNS, ids=[r[0].__name__ for r in RUNS])
+def test_tensorboard_event_file_holds_every_term(tmp_path, module, flags, terms, metric, samples):
+    run_dir = module.main(flags + TINY + ["--runs-dir", str(tmp_path)])
+    events = tensorboard_tags(run_dir)
+    tags = set(events.Tags()["scalars"])
+    expected = COMMON_TAGS | {f"train/{t}" for t in terms} | ({f"eval/{metric}"} if metric else set())
+    assert expected <= tags, expected - tags
+    assert [e.step for e in events.Scalars("train/critic_loss")] == [1, 2, 3, 4]  # every --log-every 1
+    assert [e.step for e in events.Scalars("train/iterations_per_second")] == [2, 3, 4]
+    assert any(tag.startswith("samples") for tag in events.Tags()[samples])
+    assert "args" in str(events.Tags()["tensors"])  # the settings, as text
+    # metrics.csv: the loss terms beside the metrics, every number to at most 6 significant digits
+    with open(os.path.join(run_dir, "metrics.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert [r["iteration"] for r in rows] == ["2", "4"]
+    assert {"critic_loss", "generator_loss", "w_distance", "critic_grad_norm", *terms} <= set(rows[0])
+    critic_loss = [e.value for e in events.Scalars("train/critic_loss") if e.step == 4][0]
+    assert float(rows[-1]["critic_loss"]) == pytest.approx(critic_loss, rel=1e-5)
+    for name, value in rows[-1].items():
+        if name not in ("iteration", "seconds") and value not in ("", "nan"):
+            digits = value.lstrip("-").split("e")[0].replace(".", "").lstrip("0")
+            assert len(digits) <= 6, (name, value)
+
+
+def test_log_every_writes_only_every_n_iterations(tmp_path):
+    run_dir = wgangp.main(["--width", "8", "--batch-size", "8", "--iters", "7", "--eval-every", "7",
+                           "--eval-samples", "16", "--log-every", "3", "--runs-dir", str(tmp_path)])
+    assert [e.step for e in tensorboard_tags(run_dir).Scalars("train/penalty")] == [3, 6, 7]  # and the last
+
+
+def test_args_json_holds_resolved_settings_and_resumes_append(tmp_path):
+    argv = ["--width", "8", "--batch-size", "8", "--iters", "2", "--eval-every", "2", "--eval-samples", "16",
+            "--runs-dir", str(tmp_path)]
+    run_dir = wgangp.main(argv)
+    with open(os.path.join(run_dir, "args.json")) as f:
+        saved = json.load(f)
+    unset = {k for k, v in saved.items() if v is None}
+    assert unset <= {"data_root", "fid_weights", "fid_stats", "resume", "image_size"}, unset  # none apply to a toy
+    assert saved["width"] == 8 and saved["eval_samples"] == 16 and saved["threads"] == torch.get_num_threads()
+    assert saved["run_name"] == os.path.basename(run_dir) and saved["cache_dir"]
+    record = saved["run"]
+    assert record["script"] == "wgangp" and record["device_used"] == "cpu" and record["torch"] == torch.__version__
+    assert record["git_commit"] is None or len(record["git_commit"]) == 40
+    wgangp.main(["--resume", run_dir, "--iters", "4"])
+    with open(os.path.join(run_dir, "args.json")) as f:
+        resumed = json.load(f)
+    assert resumed["iters"] == 4 and len(resumed["resumes"]) == 1
+    assert resumed["resumes"][0]["iteration"] == 2 and resumed["resumes"][0]["changed"] == {"iters": 4}
+    assert resumed["run"] == record  # the first start's record stays
+
+
+
+def assert_same_weights(a, b):
+    for name in ("generator", "critic"):
+        assert a[name].keys() == b[name].keys()
+        for key in a[name]:
+            assert torch.equal(a[name][key], b[name][key]), f"{name}.{key} differs"
+
+
+@pytest.mark.parametrize("module,flags", [
+    (wgangp, ["--dataset", "25gaussians", "--width", "16", "--batch-size", "16", "--eval-samples", "50"]),
+    (slogan, ["--dataset", "digits", "--width", "8", "--batch-size", "8", "--n-critic", "2", "--fid-weights", "none"]),
+    (fogan_text, ["--width", "8", "--batch-size", "8", "--eval-samples", "32"]),
+    (advas, ["--dataset", "swissroll", "--width", "8", "--batch-size", "8", "--eval-samples", "50", "--n-critic", "1"]),
+])
+def test_resume_is_bit_identical(tmp_path, module, flags):
+    """20 iterations straight == 10, stop, --resume, 10 more (toy, image and text data)."""
+    common_flags = flags + ["--eval-every", "10", "--runs-dir", str(tmp_path)]
+    straight = module.main(common_flags + ["--iters", "20", "--run-name", "straight"])
+    halves = module.main(common_flags + ["--iters", "10", "--run-name", "halves"])
+    module.main(["--resume", halves, "--iters", "20"])
+    assert_same_weights(final_state(straight), final_state(halves))
+    assert final_state(halves)["step"] == 20
+    rows = open(os.path.join(halves, "metrics.csv")).read().splitlines()
+    assert [r.split(",")[0] for r in rows] == ["iteration", "10", "20"]
+
+
+def test_resume_drops_metrics_written_after_the_checkpoint(tmp_path):
+    flags = ["--dataset", "8gaussians", "--width", "8", "--batch-size", "8", "--eval-samples", "20",
+             "--runs-dir", str(tmp_path), "--run-name", "r", "--iters", "4", "--eval-every", "2"]
+    run_dir = wgangp.main(flags)
+    with open(os.path.join(run_dir, "metrics.csv"), "a") as f:
+        f.write("6,1.0,0.1,3,0.5,0.2\n")  # an evaluation whose checkpoint never landed
+    wgangp.main(["--resume", run_dir, "--iters", "6"])
+    rows = open(os.path.join(run_dir, "metrics.csv")).read().splitlines()
+    assert [r.split(",")[0] for r in rows] == ["iteration", "2", "4", "6"]
+
+
+def test_checkpoint_write_killed_midway_keeps_the_previous_one(tmp_path, monkeypatch):
+    args = wgangp.Args(dataset="8gaussians", runs_dir=str(tmp_path), run_name="r")
+    run = common.Run("wgangp", args)
+    net = torch.nn.Linear(2, 2)
+    run.start(generator=net)
+    run.save(5, generator=net)
+
+    def dies_midway(obj, path):
+        with open(path, "wb") as f:
+            f.write(b"half a checkpoint")
+        raise KeyboardInterrupt  # the process is killed while writing
+
+    monkeypatch.setattr(torch, "save", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        run.save(10, generator=net)
+    monkeypatch.undo()
+    run.release()
+    assert final_state(run.dir)["step"] == 5
+
+
+def test_sigint_writes_a_checkpoint_and_exits_cleanly(tmp_path):
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "wgangp.py"), "--dataset", "8gaussians",
+                                "--width", "8", "--batch-size", "8", "--iters", "1000000", "--eval-every", "1000000",
+                                "--eval-samples", "20", "--runs-dir", str(tmp_path), "--run-name", "r"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not os.path.exists(tmp_path / "r" / "args.json") and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGINT, err  # a clean save, then the shell's "stopped by SIGINT"
+    state = final_state(tmp_path / "r")
+    assert 0 < state["step"] < 1_000_000
+    assert open(tmp_path / "r" / "metrics.csv").read().splitlines()[-1].startswith(str(state["step"]))
+
+
+def test_signal_handlers_are_restored_after_a_run(tmp_path):
+    before = signal.getsignal(signal.SIGINT)
+    wgangp.main(["--dataset", "8gaussians", "--width", "8", "--batch-size", "8", "--iters", "2", "--eval-samples", "20",
+                 "--runs-dir", str(tmp_path)])
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+
+
+def test_resume_trains_to_the_runs_own_iters_and_refuses_other_flags(tmp_path):
+    run_dir = wgangp.main(TOY + ["--iters", "4", "--eval-every", "2", "--runs-dir", str(tmp_path)])
+    wgangp.main(["--resume", run_dir])  # no --iters: the run's own 4, not the toy default 800
+    assert torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=True)["step"] == 4
+    with pytest.raises(common.UserError, match="not --lam, --n-critic"):
+        wgangp.main(["--resume", run_dir, "--lam", "5", "--n-critic", "2"])
+    with pytest.raises(common.UserError, match="needs a run folder"):
+        wgangp.main(["--resume", ""])
+
+
+def test_a_kill_while_resume_trims_metrics_leaves_them_whole(tmp_path, monkeypatch):
+    run_dir = wgangp.main(TOY + ["--iters", "4", "--eval-every", "2", "--runs-dir", str(tmp_path)])
+    with open(os.path.join(run_dir, "metrics.csv"), "a") as f:
+        f.write("6,1.0,0.1,3,0.5,0.2\n")  # a row past the checkpoint: resume trims it
+    before = open(os.path.join(run_dir, "metrics.csv")).read()
+
+    def killed(src, dst):
+        raise KeyboardInterrupt  # the process dies between writing the temp file and the rename
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        wgangp.main(["--resume", run_dir, "--iters", "6"])
+    monkeypatch.undo()
+    assert open(os.path.join(run_dir, "metrics.csv")).read() == before
+    assert not [f for f in os.listdir(run_dir) if ".tmp" in f]
+
+
+def test_two_runs_in_the_same_second_get_two_folders(tmp_path, monkeypatch):
+    import datetime as real
+
+    class Frozen(real.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return real.datetime(2026, 1, 1, 12, 0, 0)
+
+    monkeypatch.setattr(common.datetime, "datetime", Frozen)
+    flags = TOY + ["--iters", "2", "--runs-dir", str(tmp_path)]
+    first, second = wgangp.main(flags), wgangp.main(flags)
+    assert first != second and os.path.basename(second) == os.path.basename(first) + "-2"
+
+
+def test_a_second_process_on_a_run_folder_is_refused_naming_the_holder(tmp_path):
+    import fcntl
+    run_dir = wgangp.main(TOY + ["--iters", "2", "--runs-dir", str(tmp_path)])
+    with open(os.path.join(run_dir, ".lock"), "a+") as other:  # another process's lock on the folder
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        other.seek(0)
+        other.truncate()
+        other.write("process 4242 on otherhost since 2026-01-01 12:00:00\n")
+        other.flush()
+        with pytest.raises(common.UserError, match="in use by process 4242 on otherhost"):
+            wgangp.main(["--resume", run_dir, "--iters", "4"])
+    wgangp.main(["--resume", run_dir, "--iters", "4"])  # free again
+    assert torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=True)["step"] == 4
+
+
+def test_a_stop_skips_fid_and_the_checkpoint_comes_first(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(common, "fid_statistics", lambda net, batches: calls.append("fid") or (np.zeros(2), np.eye(2)))
+    data = common.make_data("digits", None, 8, torch.device("cpu"), 0, 32)
+    evaluate = common.Evaluator(data, str(tmp_path), 16, "none", torch.device("cpu"))
+    evaluate.fid_net, evaluate.real_stats = object(), (np.zeros(2), np.eye(2))
+    generator, critic, z_dim = common.make_nets(data, width=4)
+    assert "fid" in evaluate(generator, critic, z_dim, 1) and calls == ["fid"]
+    assert "fid" not in evaluate(generator, critic, z_dim, 2, quick=True) and calls == ["fid"]
+    order = []
+    monkeypatch.setattr(common.Run, "save", lambda self, step, **state: order.append("save"))
+    monkeypatch.setattr(common.Run, "log_metrics", lambda self, step, metrics: order.append("metrics"))
+    wgangp.main(TOY + ["--iters", "1", "--runs-dir", str(tmp_path)])
+    assert order == ["save", "metrics"]
+
+
+def test_sigterm_saves_and_exits_143(tmp_path):
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "wgangp.py"), *TOY, "--iters", "1000000",
+                                "--eval-every", "1000000", "--runs-dir", str(tmp_path), "--run-name", "r"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import time
+    deadline = time.time() + 120
+    while not (tmp_path / "r" / "args.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["step"] > 0

@@ -1,0 +1,215 @@
+"""Every script through main(): smoke runs on every data kind, a short learning test per method, the CPU demos' settings, threads, bf16."""
+import csv
+import math
+import os
+
+import pytest
+import torch
+import torch.nn as nn
+
+import advas
+import common
+import dragan
+import fogan_celeba
+import fogan_text
+import slogan
+import wgangp
+from helpers import write_billion_word
+
+pytestmark = pytest.mark.slow  # not in the fast lane: python -m pytest -m "not slow"
+
+
+@pytest.mark.parametrize("module,flags", [
+    (wgangp, ["--dataset", "digits", "--width", "8"]),
+    (fogan_text, ["--width", "16"]),
+    (fogan_celeba, ["--width", "8"]),
+    (slogan, ["--dataset", "swissroll", "--width", "16"]),
+    (dragan, ["--dataset", "swissroll", "--width", "16"]),
+    (advas, ["--dataset", "swissroll", "--width", "16"]),
+])
+def test_amp_bf16_smoke(tmp_path, module, flags):
+    run_dir = module.main([*flags, "--amp", "bf16", "--eval-samples", "32", "--runs-dir", str(tmp_path), *TINY]
+                          + ([] if module is fogan_text else ["--fid-weights", "none"]))
+    row = metrics(run_dir)[-1]
+    assert row["iteration"] == "2"
+    assert all(math.isfinite(float(v)) for k, v in row.items() if v not in ("", None))
+
+
+def train_shift(module, critic_kwargs=None, steps=200, n_critic=3, advas_step=False):
+    """Generator G(z) = shift + 0.1 z starting at shift (2, 2); data N(0, 0.1^2 I). Returns the final ||shift||."""
+    torch.manual_seed(0)
+    shift = nn.Parameter(torch.tensor([2.0, 2.0]))
+    critic = nn.Sequential(nn.Linear(2, 64), nn.LeakyReLU(0.2), nn.Linear(64, 64), nn.LeakyReLU(0.2), nn.Linear(64, 1))
+    opt_critic = torch.optim.Adam(critic.parameters(), lr=2e-3, betas=(0.5, 0.9))
+    opt_generator = torch.optim.Adam([shift], lr=2e-2, betas=(0.5, 0.9))
+    for _ in range(steps):
+        for _ in range(n_critic):
+            real, fake = 0.1 * torch.randn(64, 2), (shift + 0.1 * torch.randn(64, 2)).detach()
+            loss, _ = module.critic_loss(critic, real, fake, **(critic_kwargs or {}))
+            opt_critic.zero_grad()
+            loss.backward()
+            opt_critic.step()
+        real, fake = 0.1 * torch.randn(64, 2), shift + 0.1 * torch.randn(64, 2)
+        loss, _ = module.generator_loss(critic, real, fake)
+        if advas_step:
+            g_orig = torch.autograd.grad(loss, [shift], retain_graph=True)
+            r_tilde = advas.advas_r_tilde(critic, 0.1 * torch.randn(64, 2), fake, 10.0)
+            (shift.grad,), _ = advas.advas_gradient(g_orig, torch.autograd.grad(r_tilde, [shift]))
+        else:
+            opt_generator.zero_grad()
+            loss.backward()
+        opt_generator.step()
+    return shift.norm().item()
+
+
+@pytest.mark.parametrize("module,kwargs,advas_step", [
+    (wgangp, {}, False), (slogan, {}, False), (dragan, {}, False), (dragan, {"objective": "wgan"}, False),
+    (advas, {}, True), (fogan_text, {}, False), (fogan_celeba, {}, False),
+], ids=["wgangp", "slogan", "dragan", "dragan-wgan", "advas", "fogan_text", "fogan_celeba"])
+def test_each_method_moves_the_generator_onto_the_data(module, kwargs, advas_step):
+    assert train_shift(module, kwargs, advas_step=advas_step) < 0.5  # from 2.83
+
+
+def test_advas_odd_batch_is_a_clear_error(tmp_path):
+    with pytest.raises(common.UserError, match="must be even"):
+        advas.main(["--batch-size", "5", "--iters", "1", "--runs-dir", str(tmp_path)])
+
+
+def test_no_advas_is_exactly_wgangp(tmp_path):
+    flags = ["--dataset", "8gaussians", "--iters", "3", "--width", "16", "--batch-size", "16", "--eval-every", "3",
+             "--eval-samples", "50", "--n-critic", "2", "--runs-dir", str(tmp_path)]
+    plain = torch.load(os.path.join(wgangp.main(flags + ["--run-name", "w"]), "checkpoint.pt"), weights_only=False)
+    assisted = torch.load(os.path.join(advas.main(flags + ["--run-name", "a", "--no-advas"]), "checkpoint.pt"),
+                          weights_only=False)
+    with_advas = torch.load(os.path.join(advas.main(flags + ["--run-name", "b"]), "checkpoint.pt"), weights_only=False)
+    for name in ("generator", "critic"):
+        for key, value in plain[name].items():
+            assert torch.equal(value, assisted[name][key]), key
+    assert not all(torch.equal(v, with_advas["generator"][k]) for k, v in plain["generator"].items())
+
+
+def metrics(run_dir):
+    with open(os.path.join(run_dir, "metrics.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+TINY = ["--iters", "2", "--eval-every", "2", "--batch-size", "8"]
+
+
+@pytest.mark.parametrize("module,extra", [
+    (dragan, ["--perturb", "improved", "--loss", "wgan"]),
+    (dragan, ["--perturb", "original"]),
+    (slogan, ["--variant", "2", "--two-sided"]),
+    (advas, ["--n-critic", "2"]),
+])
+@pytest.mark.parametrize("dataset", ["swissroll", "digits"])
+def test_method_scripts_smoke(tmp_path, module, extra, dataset):
+    run_dir = module.main(["--dataset", dataset, "--width", "8", "--eval-samples", "32", "--fid-weights", "none",
+                           "--runs-dir", str(tmp_path), *TINY, *extra])
+    rows = metrics(run_dir)
+    assert rows and rows[-1]["iteration"] == "2" and math.isfinite(float(rows[-1]["w_distance"]))
+    assert os.path.exists(os.path.join(run_dir, "checkpoint.pt"))
+
+
+@pytest.mark.parametrize("module", [dragan, slogan, advas])
+def test_method_scripts_smoke_text(tmp_path, module):
+    write_billion_word(tmp_path / "bw", [f"some words and more words {i}" for i in range(40)])
+    run_dir = module.main(["--dataset", "text", "--data-root", str(tmp_path / "bw"), "--width", "8",
+                           "--runs-dir", str(tmp_path / "runs"), *TINY])
+    assert "js4" in metrics(run_dir)[-1]
+
+
+def test_fogan_text_smoke(tmp_path):
+    run_dir = fogan_text.main(["--width", "16", "--runs-dir", str(tmp_path), "--eval-samples", "64", *TINY])
+    row = metrics(run_dir)[-1]
+    assert 0 <= float(row["js4"]) <= 1 and float(row["js4_bayes"]) < float(row["js4"])
+    assert os.path.exists(os.path.join(run_dir, "samples_0000002.txt"))
+
+
+def test_fogan_celeba_smoke(tmp_path, capsys):
+    run_dir = fogan_celeba.main(["--width", "8", "--runs-dir", str(tmp_path), "--fid-weights", "none", *TINY])
+    out = capsys.readouterr().out  # no CelebA: the digits miniature, and how to run the paper's setting
+    assert "no --data-root" in out and "python fogan_celeba.py --data-root img_align_celeba" in out
+    assert os.path.exists(os.path.join(run_dir, "samples_0000002.png"))
+    images = tmp_path / "faces"
+    images.mkdir()
+    import numpy as np
+    from PIL import Image
+    for i in range(10):
+        Image.fromarray(np.random.RandomState(i).randint(0, 255, (80, 60, 3), dtype=np.uint8)).save(images / f"{i}.jpg")
+    run_dir = fogan_celeba.main(["--data-root", str(images), "--width", "8", "--runs-dir", str(tmp_path),
+                                 "--fid-weights", "none", *TINY])
+    assert "celeba" in os.path.basename(run_dir)
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_wgangp_smoke_toy(tmp_path):
+    run_dir = wgangp.main(["--dataset", "8gaussians", "--iters", "6", "--eval-every", "3", "--width", "32",
+                           "--batch-size", "32", "--runs-dir", str(tmp_path), "--eval-samples", "200"])
+    rows = read_csv(os.path.join(run_dir, "metrics.csv"))
+    assert [r["iteration"] for r in rows] == ["3", "6"]
+    assert {"seconds", "modes", "high_quality", "w1", "w_distance"} <= set(rows[0])
+    assert os.path.exists(os.path.join(run_dir, "toy_0000006.png"))
+    assert os.path.exists(os.path.join(run_dir, "checkpoint.pt"))
+    assert os.path.exists(os.path.join(run_dir, "args.json"))
+
+
+def test_wgangp_smoke_images(tmp_path):
+    run_dir = wgangp.main(["--dataset", "digits", "--iters", "2", "--eval-every", "2", "--width", "8",
+                           "--batch-size", "8", "--n-critic", "2", "--runs-dir", str(tmp_path),
+                           "--eval-samples", "16", "--fid-weights", "none"])
+    assert os.path.exists(os.path.join(run_dir, "samples_0000002.png"))
+    run_dir = wgangp.main(["--dataset", "digits", "--image-size", "32", "--critic-norm", "layer", "--iters", "1",
+                           "--width", "8", "--batch-size", "8", "--runs-dir", str(tmp_path),
+                           "--eval-samples", "16", "--fid-weights", "none"])
+    assert os.path.exists(os.path.join(run_dir, "samples_0000001.png"))
+
+
+def test_wgangp_smoke_text(tmp_path):
+    write_billion_word(tmp_path / "bw", [f"the quick brown fox {i} jumps" for i in range(64)],
+                       heldout=["the lazy dog sleeps"] * 8)
+    run_dir = wgangp.main(["--dataset", "text", "--data-root", str(tmp_path / "bw"), "--iters", "2",
+                           "--eval-every", "1", "--width", "16", "--batch-size", "8", "--runs-dir",
+                           str(tmp_path / "runs"), "--eval-samples", "32"])
+    rows = read_csv(os.path.join(run_dir, "metrics.csv"))
+    assert len(rows) == 2 and 0 <= float(rows[-1]["js4"]) <= 1 and "js6_bayes" in rows[0]
+    assert len(open(os.path.join(run_dir, "samples_0000002.txt")).read().splitlines()) == 32
+
+
+def test_embedded_data_gets_the_miniature_and_data_root_the_paper(tmp_path, capsys):
+    mini = common.parse_args(fogan_text.Args, [], fogan_text.DEFAULTS, about=fogan_text.__doc__)
+    assert (mini.width, mini.eval_samples) == (64, 640) and mini.iters < 10_000
+    assert "python fogan_text.py --data-root" in capsys.readouterr().out  # the one line on the paper's setting
+    write_billion_word(tmp_path / "bw", ["a line of words"] * 4)
+    paper = common.parse_args(fogan_text.Args, ["--iters", "100000", "--data-root", str(tmp_path / "bw")],
+                              fogan_text.DEFAULTS)
+    assert (paper.width, paper.iters, paper.generator_batch_norm, paper.eval_every) == (512, 100_000, True, 2000)
+    celeba = common.parse_args(fogan_celeba.Args, [], fogan_celeba.DEFAULTS)
+    assert (celeba.dataset, celeba.image_size, celeba.width) == ("digits", 28, 32)
+    with pytest.raises(common.UserError, match="needs its data"):
+        fogan_celeba.main(["--dataset", "celeba", "--runs-dir", str(tmp_path)])  # asked for CelebA: no silent swap
+    for module in (wgangp, dragan, slogan, advas):
+        common.parse_args(module.Args, [], module.DEFAULTS, about=module.__doc__)
+        out = capsys.readouterr().out  # the one line on the paper's setting names the paper's data, not text
+        assert f"python {module.__name__}.py --dataset" in out and "--dataset text" not in out
+        text = common.parse_args(module.Args, ["--dataset", "text"], module.DEFAULTS)
+        assert text.width == 64 and text.iters < 10_000
+
+
+def test_threads_default_and_flag(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        args = common.parse_args(wgangp.Args, [], wgangp.DEFAULTS)
+        assert args.threads == max(1, (os.cpu_count() or 1) // 2) == torch.get_num_threads()  # half the CPUs
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        assert common.parse_args(wgangp.Args, [], wgangp.DEFAULTS).threads == 2
+        assert common.parse_args(wgangp.Args, ["--threads", "3"], wgangp.DEFAULTS).threads == 3
+        with pytest.raises(common.UserError, match="--threads"):
+            common.parse_args(wgangp.Args, ["--threads", "0"], wgangp.DEFAULTS)
+    finally:
+        torch.set_num_threads(before)
