@@ -8,14 +8,17 @@ import contextlib
 import csv
 import dataclasses
 import datetime
+import errno
 import glob
 import hashlib
+import io
 import json
 import math
 import os
 import platform
 import random
 import signal
+import stat
 import sys
 import time
 import typing
@@ -1013,7 +1016,7 @@ def plot_toy(path, critic, real, fake, title="", device="cpu", limit=2.0):
 # =====================================================================================
 
 class UserError(Exception):
-    """Bad input from the user: reported as one line, exit status 2."""
+    """Bad input, or a run that cannot go on: reported as one `error:` line, exit status 2."""
 
 
 def fail(message):
@@ -1029,14 +1032,13 @@ def run_cli(main):
     except BaseException as e:
         if Run.current is not None:
             Run.current.abandon()
+        if isinstance(e, KeyboardInterrupt):
+            print("error: interrupted before a checkpoint could be written", file=sys.stderr)
+            sys.exit(130)
         if isinstance(e, UserError):
             message = str(e)
         elif isinstance(e, OSError):
-            where = f": {e.filename}" if getattr(e, "filename", None) else ""
-            message = f"{e.strerror or type(e).__name__}{where}"
-        elif isinstance(e, KeyboardInterrupt):
-            print("error: interrupted before a checkpoint could be written", file=sys.stderr)
-            sys.exit(130)
+            message = (e.strerror or type(e).__name__) + (f": {e.filename}" if getattr(e, "filename", None) else "")
         elif isinstance(e, torch.OutOfMemoryError):
             message = "out of device memory; try a smaller --batch-size or --width, or --amp bf16"
         else:
@@ -1045,6 +1047,14 @@ def run_cli(main):
         sys.exit(2)
     if Run.current is not None and Run.current.stop_signal is not None:
         sys.exit(128 + Run.current.stop_signal)
+
+
+# ---- arguments ------------------------------------------------------------------------------------------------
+
+
+def arg(default, help, choices=None):
+    """A dataclass field with its --help text (and optional choices)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -1122,40 +1132,23 @@ def parse_args(args_class, argv, defaults, *, script="note", about="", note=None
     return args
 
 
-def set_threads(args):
-    """--threads: torch's intra-op CPU threads, set before any torch work and kept in args.json. Default: the
-    OMP_NUM_THREADS environment variable if set, else half the CPUs (at least one): a lone run on 2 cores is
-    1.2-1.6x slower with one thread than with two, but two runs side by side with two threads each are 1.5-6x
-    slower than with one (benchmarks/threads.py), and users run seeds side by side."""
-    if args.threads is None:
-        if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
-            args.threads = int(os.environ["OMP_NUM_THREADS"])
-        else:
-            args.threads = max(1, (os.cpu_count() or 1) // 2)
-    if not 1 <= args.threads <= 1024:
-        fail(f"--threads must be in 1 .. 1024, got {args.threads}")
-    torch.set_num_threads(args.threads)
-
-
 RESUME_MAY_CHANGE = ("iters", "device", "threads", "log_every", "resume", "runs_dir")  # runs_dir: ignored
 
 
 def resumed_args(args, given):
     """--resume RUN: the settings in RUN/args.json, with --iters, --device, --threads, --log-every from the command
     line if given."""
+    others = sorted(name for name in given if name not in RESUME_MAY_CHANGE)
     if not args.resume:
         fail("--resume needs a run folder")
-    others = sorted(name for name in given if name not in RESUME_MAY_CHANGE)
     if others:
         fail("--resume continues a run with its own settings; only --iters, --device, --threads and --log-every may "
              "be given with it, not " + ", ".join("--" + n.replace("_", "-") for n in others))
     if not os.path.isfile(os.path.join(args.resume, "checkpoint.pt")):
         fail(f"--resume {args.resume}: no checkpoint.pt there")
-    path = os.path.join(args.resume, "args.json")
     try:
-        with open(path) as f:
-            saved = json.load(f)
-    except (OSError, ValueError) as e:
+        saved = json.loads(read_regular_file(os.path.join(args.resume, "args.json")))
+    except (OSError, ValueError, RecursionError) as e:
         fail(f"--resume {args.resume}: its args.json cannot be read ({type(e).__name__})")
     if not isinstance(saved, dict):
         fail(f"--resume {args.resume}: its args.json is not a settings object")
@@ -1163,20 +1156,13 @@ def resumed_args(args, given):
     for field in dataclasses.fields(args):
         if field.name in saved and not (field.name in given and field.name in RESUME_MAY_CHANGE):
             value, kinds = saved[field.name], typing.get_args(hints[field.name]) or (hints[field.name],)
+            choices = field.metadata.get("choices")
             if not (isinstance(value, kinds) or (float in kinds and isinstance(value, int))) or \
-                    (isinstance(value, bool) and bool not in kinds):
+                    (isinstance(value, bool) and bool not in kinds) or (choices and value not in choices):
                 fail(f"--resume {args.resume}: its args.json has {field.name} = {value!r}, not a valid setting")
             setattr(args, field.name, value)
-    args.resume = os.path.dirname(path)
+    args.resume = os.path.normpath(args.resume)
     return fill_defaults(args, {})
-
-
-def arg(default, help, choices=None):
-    """A dataclass field with its --help text (and optional choices)."""
-    metadata = {"help": help}
-    if choices:
-        metadata["choices"] = choices
-    return dataclasses.field(default=default, metadata=metadata)
 
 
 def fill_defaults(args, defaults):
@@ -1206,7 +1192,19 @@ def fill_defaults(args, defaults):
     return args
 
 
-# ---- device and seeding -------------------------------------------------------------------
+def set_threads(args):
+    """--threads: torch's CPU threads, kept in args.json. Default: $OMP_NUM_THREADS if set, else half the CPUs
+    (at least one): two runs side by side with two threads each are 1.5-6x slower than with one each
+    (benchmarks/threads.py), and users run seeds side by side."""
+    if args.threads is None:
+        omp = os.environ.get("OMP_NUM_THREADS", "")
+        args.threads = int(omp) if omp.isdigit() and int(omp) > 0 else max(1, (os.cpu_count() or 1) // 2)
+    if not 1 <= args.threads <= 1024:
+        fail(f"--threads must be in 1 .. 1024, got {args.threads}")
+    torch.set_num_threads(args.threads)
+
+
+# ---- device, torchrun, seeding -----------------------------------------------------------------------------
 
 
 def world_size():
@@ -1214,31 +1212,28 @@ def world_size():
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def setup_distributed():
-    """Under `torchrun --nproc_per_node=N` (WORLD_SIZE > 1): join the process group, NCCL on CUDA and gloo on
-    CPU. Returns this process's rank (0 for a plain run)."""
-    if world_size() == 1:
-        return 0
-    import torch.distributed as dist
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank()
-
-
 def rank():
     import torch.distributed as dist
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
+def setup_distributed():
+    """Under `torchrun --nproc_per_node=N`: join the process group (NCCL on CUDA, gloo on CPU); this rank."""
+    if world_size() > 1:
+        import torch.distributed as dist
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return rank()
+
+
 def distribute(net, device):
-    """The net on its device, wrapped in DistributedDataParallel under torchrun (gradients averaged over ranks
-    in each ordinary backward; penalties take input gradients with torch.autograd.grad, never
+    """The net on its device; under torchrun wrapped in DistributedDataParallel, which averages the gradients of
+    each ordinary backward (the penalties take input gradients with torch.autograd.grad, never
     backward(create_graph=True))."""
     net = net.to(device)
     if world_size() == 1:
         return net
-    from torch.nn.parallel import DistributedDataParallel
-    return DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    return nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def unwrap(net):
@@ -1246,31 +1241,29 @@ def unwrap(net):
 
 
 def mean_over_ranks(tensors):
-    """The element-wise mean of each tensor over the torchrun processes (the tensors themselves for a plain run):
-    for gradients taken with torch.autograd.grad, which DistributedDataParallel does not average."""
+    """Each tensor averaged over the torchrun processes (for gradients from torch.autograd.grad, which
+    DistributedDataParallel does not average); the tensors themselves in a plain run."""
     import torch.distributed as dist
     if not (dist.is_available() and dist.is_initialized()):
         return list(tensors)
-    averaged = []
-    for t in tensors:
-        t = t.clone()
+    averaged = [t.clone() for t in tensors]
+    for t in averaged:
         dist.all_reduce(t)
-        averaged.append(t / dist.get_world_size())
-    return averaged
+    return [t / dist.get_world_size() for t in averaged]
 
 
 def pick_device(name="auto", amp="none"):
-    """torch.device for --device (auto: cuda when present) and a clear error for --amp bf16 where bfloat16
-    has no hardware support (CUDA before Ampere; CPUs without AVX512-BF16/AMX run it, slowly: a warning)."""
+    """torch.device for --device (auto: cuda when present); one clear line for --amp bf16 where bfloat16 has no
+    hardware support (CUDA before Ampere; a CPU without AVX512-BF16/AMX runs it, slowly: a warning)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if not (name == "cpu" or name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit())):
+    if not (name in ("cpu", "cuda") or (name.startswith("cuda:") and name[5:].isdigit())):
         fail(f"--device {name}: choose auto, cpu, cuda or cuda:N")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        fail(f"--device {name} asked for, but CUDA is not available here")
     if name == "cuda" and world_size() > 1:
         name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"  # torchrun: one GPU per process
         torch.cuda.set_device(torch.device(name))
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        fail(f"--device {name} asked for, but CUDA is not available here")
     if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
         fail(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if name.startswith("cuda"):
@@ -1301,11 +1294,9 @@ def numpy_state_from_plain(plain):
 
 
 def rng_state():
-    state = {"python": random.getstate(), "numpy": numpy_state_plain(np.random.get_state()),
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+    return {"python": random.getstate(), "numpy": numpy_state_plain(np.random.get_state()),
+            "torch": torch.get_rng_state(), **({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available()
+                                               else {})}
 
 
 def set_rng_state(state):
@@ -1316,12 +1307,12 @@ def set_rng_state(state):
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-# ---- run folder, metrics.csv, checkpoints, stop signals -----------------------------------
+# ---- the run folder: args.json, metrics.csv, TensorBoard, checkpoint.pt, the lock, stop signals ----------------
 
 
 def train_scalars(terms, generator, critic):
-    """The loss terms (a dict of 0-d tensors) and both nets' gradient norms (of the last step each took) as
-    floats, read from the device in one transfer."""
+    """The loss terms (0-d tensors) and both nets' gradient norms (of the last step each took) as floats, read
+    from the device in one transfer."""
     names, values = list(terms), [t.detach().float().reshape(()) for t in terms.values()]
     for name, net in (("critic_grad_norm", critic), ("generator_grad_norm", generator)):
         grads = [p.grad.detach().float() for p in net.parameters() if p.grad is not None]
@@ -1332,48 +1323,40 @@ def train_scalars(terms, generator, critic):
 
 
 def run_record(state):
-    """What ran: the device the nets are on, threads, versions, the git commit of this code (if in a clone)."""
-    device = next(unwrap(state["generator"]).parameters()).device if "generator" in state else None
+    """What ran: the device the nets are on, threads, versions, the git commit of this code (in a clone)."""
     import subprocess
+    device = next(unwrap(state["generator"]).parameters()).device if "generator" in state else None
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
                                 capture_output=True, text=True, timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
-    return {"device_used": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device is not None
-                                          and device.type == "cuda" else ""),
-            "world_size": world_size(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version(), "git_commit": commit, "host": platform.node(),
-            "started": f"{datetime.datetime.now():%Y-%m-%d %H:%M:%S}"}
+    gpu = f" ({torch.cuda.get_device_name(device)})" if device is not None and device.type == "cuda" else ""
+    return {"device_used": f"{device}{gpu}", "world_size": world_size(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(), "git_commit": commit,
+            "host": platform.node(), "started": f"{datetime.datetime.now():%Y-%m-%d %H:%M:%S}"}
 
 
 class Run:
-    """runs/<script>__<dataset>__<seed>__<time>/ with args.json, metrics.csv, samples, checkpoint.pt and .lock
-    (held while a process trains in the folder: a second process gets one error line naming the holder)."""
+    """runs/<script>__<dataset>__<seed>__<time>/ with args.json, metrics.csv, samples, TensorBoard events,
+    checkpoint.pt and .lock (held while a process trains there: a second one gets a line naming the holder).
+    Under torchrun only rank 0 writes."""
 
     current = None  # the Run of this process, for run_cli's clean-up and exit status
 
     def __init__(self, script, args):
         """Make and lock the run folder (a new run's `start` writes args.json into it; `abandon` removes it if the
-        run fails before its first checkpoint). Under torchrun only rank 0 writes (folder, metrics, samples,
-        checkpoints)."""
-        self.script, self.args = script, args
-        self.writes = rank() == 0
-        self.created, self._lock = False, None
-        if args.resume:  # parse_args has already taken the run's own settings and checked its checkpoint
-            self.dir = args.resume
-        else:
-            name = args.run_name or f"{script}__{args.dataset}__{args.seed}__{datetime.datetime.now():%Y%m%d-%H%M%S}"
-            self.dir = os.path.join(args.runs_dir, name)
-        self.start_time = time.time()
-        self.elapsed_before = 0.0  # wall-clock seconds of the earlier parts of a resumed run
+        run fails before its first checkpoint)."""
+        self.script, self.args, self.writes = script, args, rank() == 0
+        stamp = f"{datetime.datetime.now():%Y%m%d-%H%M%S}"
+        self.dir = args.resume or os.path.join(args.runs_dir,
+                                               args.run_name or f"{script}__{args.dataset}__{args.seed}__{stamp}")
+        self.created, self._lock, self.tb = False, None, None
+        self.start_time, self.elapsed_before = time.time(), 0.0  # wall-clock seconds of a resumed run's earlier parts
         self.stop_signal = None  # the Ctrl-C / SIGTERM that arrived in this process (run_cli exits 128 + it)
         self.stopping = False    # checkpoint_due saw a stop signal (on any rank): the loop ends after this iteration
-        self._first_bad = {}     # per set of loss terms: when each was first non-finite, on the device
-        self._calls = (None, 0)  # (iteration, calls of check_finite in it)
-        self.tb = None          # TensorBoard writer (rank 0, from `start`)
-        self._train = None      # (terms, generator, critic) of the latest iteration, for metrics.csv
-        self._last_log = None   # (iteration, time) of the last TensorBoard point, for iterations/s
+        self._first_bad, self._calls = {}, (None, 0)  # check_finite's record; (iteration, calls in it)
+        self._train, self._last_log = None, None  # the latest iteration's terms; (iteration, time) of the last log
         if Run.current is not None:
             Run.current.release()  # one run at a time in a process: the previous one has ended
         Run.current = self
@@ -1398,32 +1381,30 @@ class Run:
                          "--run-name")
                 self.dir, suffix = f"{base}-{suffix}", suffix + 1
 
-    @property
-    def checkpoint_path(self):
-        return os.path.join(self.dir, "checkpoint.pt")
-
-    @property
-    def metrics_path(self):
-        return os.path.join(self.dir, "metrics.csv")
+    def path(self, name):
+        return os.path.join(self.dir, name)
 
     def last_good_checkpoint(self):
-        """For the message of a stop: where the last good state is."""
-        return f"the last good checkpoint is {self.checkpoint_path}" if os.path.exists(self.checkpoint_path) \
-            else "no checkpoint was written yet"
+        return f"the last good checkpoint is {self.path('checkpoint.pt')}" if os.path.exists(
+            self.path("checkpoint.pt")) else "no checkpoint was written yet"
 
     def lock(self):
         """Hold an exclusive lock on RUN/.lock until `release` (the loop's end) or this process's exit."""
         import fcntl
-        path = os.path.join(self.dir, ".lock")
-        handle = open(path, "a+")
+        try:  # never through a link, never a pipe: O_NOFOLLOW, and a regular file checked before reading
+            handle = os.fdopen(os.open(self.path(".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK,
+                                       0o644), "r+")
+        except OSError as e:
+            fail(f"{self.path('.lock')} cannot be opened as the run's lock file ({e.strerror})")
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            handle.close()
+            fail(f"{self.path('.lock')} is not a regular file; remove it")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
             fail(f"{self.dir} is in use by {holder}; wait for it to end (or stop it) before using this folder")
-        handle.seek(0)
         handle.truncate()
         handle.write(f"process {os.getpid()} on {platform.node()} since {datetime.datetime.now():%Y-%m-%d %H:%M:%S}\n")
         handle.flush()
@@ -1444,196 +1425,107 @@ class Run:
 
     def abandon(self):
         """After a failure: a folder this run created holds nothing worth keeping before its first checkpoint."""
-        if self.created and self.writes and not os.path.exists(self.checkpoint_path):
+        if self.created and self.writes and not os.path.exists(self.path("checkpoint.pt")):
             import shutil
             shutil.rmtree(self.dir, ignore_errors=True)
         self.created = False
         self.release()
 
-    @property
-    def stop_requested(self):
-        """Ctrl-C / SIGTERM seen (by any rank, under torchrun: all ranks stop at the same iteration)."""
-        import torch.distributed as dist
-        if not (dist.is_available() and dist.is_initialized()):
-            return self.stop_signal is not None
-        flag = torch.tensor([float(self.stop_signal is not None)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
-
     def seconds(self):
         return self.elapsed_before + time.time() - self.start_time
 
-    def log_train(self, step, terms, generator, critic):
-        """Every iteration: keep the loss terms for metrics.csv; every --log-every iterations (and the last) write
-        them to TensorBoard as train/<name>, with the nets' gradient norms and iterations/s, after checking that
-        no loss was non-finite. One device sync per logged iteration, none otherwise."""
-        self._train = (terms, generator, critic)
-        if step % self.args.log_every and step != self.args.iters:
-            return
-        self.raise_if_not_finite()
-        if self.tb is None:
-            return
-        now = time.time()
-        scalars = train_scalars(terms, generator, critic)
-        if self._last_log is not None and now > self._last_log[1]:
-            scalars["iterations_per_second"] = (step - self._last_log[0]) / (now - self._last_log[1])
-        self._last_log = (step, now)
-        for name, value in scalars.items():
-            self.tb.add_scalar(f"train/{name}", value, step)
-
-    def log_metrics(self, step, metrics):
-        """One row per evaluation: iteration, wall-clock seconds, the latest loss terms and gradient norms, then
-        the metrics, every number to 6 significant digits; the metrics and samples also go to TensorBoard."""
-        if not self.writes:
-            return
-        train = train_scalars(*self._train) if self._train else {}
-        row = {"iteration": step, "seconds": round(self.seconds(), 2),
-               **{k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in {**train, **metrics}.items()}}
-        rows = []
-        if os.path.exists(self.metrics_path):
-            with open(self.metrics_path, newline="") as f:
-                rows = list(csv.DictReader(f))
-        header = list(dict.fromkeys([k for r in rows for k in r if k is not None] + list(row)))
-        # rewritten whole each time (a few hundred rows at most): a kill leaves the old file or the new one, and a
-        # metric that first appears later (FID after a stop's quick evaluation) gets its column
-        def write(f):
-            writer = csv.DictWriter(f, header, restval="", extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows + [row])
-        write_atomically(self.metrics_path, write)
-        if self.tb is not None:
-            self.log_evaluation_to_tensorboard(step, metrics)
-        from tqdm import tqdm
-        shown = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
-                          if k in ("iteration", "seconds", "w_distance") or k in metrics and not k.endswith("_bayes"))
-        tqdm.write(shown)  # above the progress bar
-
-    def log_evaluation_to_tensorboard(self, step, metrics):
-        """eval/<metric> scalars and the samples the evaluation wrote (picture or text) at `step`."""
-        for name, value in metrics.items():
-            if isinstance(value, (int, float)) and not name.endswith("_bayes"):
-                self.tb.add_scalar(f"eval/{name}", value, step)
-        for name in (f"toy_{step:07d}.png", f"samples_{step:07d}.png"):
-            path = os.path.join(self.dir, name)
-            if os.path.exists(path):
-                from PIL import Image
-                with Image.open(path) as image:
-                    self.tb.add_image("samples", np.asarray(image.convert("RGB")), step, dataformats="HWC")
-        path = os.path.join(self.dir, f"samples_{step:07d}.txt")
-        if os.path.exists(path):
-            with open(path) as f:
-                lines = f.read().splitlines()[:20]
-            self.tb.add_text("samples", "\n".join("    " + line for line in lines), step)  # markdown code block
-        self.tb.flush()
-
-    def save(self, step, **state):
-        """Write checkpoint.pt atomically (temp file, then rename): a crash never leaves a broken one. First check
-        that every weight and optimiser statistic is finite: an update that made them inf/NaN (a huge learning
-        rate or penalty weight) stops the run with one line, and the last good checkpoint stays."""
-        self.raise_if_not_finite()
-        states = {k: unwrap(v).state_dict() for k, v in state.items()}
-        bad = [name for name, sd in states.items() if not all_finite(sd)]
-        if bad:
-            fail(f"non-finite values in {', '.join(bad)} after iteration {step} (an optimiser step overflowed: "
-                 f"lower the learning rate or the penalty weight); stopping ({self.last_good_checkpoint()})")
-        if not self.writes:
-            return
-        payload = {"script": self.script, "step": step, "seconds": self.seconds(), "rng": rng_state(), **states}
-        tmp = self.checkpoint_path + ".tmp"
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, self.checkpoint_path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)  # a full disk or a kill: no half file left beside the good checkpoint
-            raise
+    # -- the start: a new run's args.json, or a resumed run's checkpoint
 
     def start(self, **state):
-        """A new run: make its folder and args.json, return 0. A resumed run: load checkpoint.pt into the given
-        objects (nets, optimisers, data stream) and the RNGs, return the step to go on from. From then on Ctrl-C /
-        SIGTERM ask the loop to stop and save."""
-        self.start_time = time.time()
-        if not self.args.resume:
-            if self.writes:
-                self.args.run_name = os.path.basename(self.dir)
-                record = {**dataclasses.asdict(self.args), "run": {"script": self.script, **run_record(state)}}
-                write_atomically(os.path.join(self.dir, "args.json"), lambda f: json.dump(record, f, indent=2))
-                self.open_tensorboard(0)
-                print(f"{self.script}: writing to {self.dir}")
-            self.catch_stop_signals()
-            return 0
-        try:
-            payload = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
-        except Exception as e:  # weights_only: a file with anything but tensors and plain values is refused
-            fail(f"{self.checkpoint_path} cannot be read ({type(e).__name__}): not a checkpoint this project wrote")
+        """A new run: write args.json, return 0. A resumed run: load checkpoint.pt into the given objects (nets,
+        optimisers, data stream) and the RNGs, drop the metrics.csv rows logged after it, return its step. From
+        then on Ctrl-C / SIGTERM ask the loop to stop and save."""
+        self.start_time, step = time.time(), 0
+        if self.args.resume:
+            step = self.load_checkpoint(state)
+            if rank() != 0:  # every rank resumed rank 0's streams: give each its own again
+                seed_everything(self.args.seed + rank() + step)
+        if self.writes:
+            self.args.run_name = os.path.basename(self.dir)
+            record = dataclasses.asdict(self.args)
+            if step and os.path.exists(self.path("metrics.csv")):  # rows logged after this checkpoint: re-run
+                rows = read_metrics_rows(self.path("metrics.csv"))
+                write_metrics_rows(self.path("metrics.csv"), [r for r in rows if int(r["iteration"]) <= step])
+            if step:
+                saved = json.loads(read_regular_file(self.path("args.json")))
+                changed = {k: v for k, v in record.items() if k in saved and saved[k] != v and k != "resume"}
+                record = {**saved, **changed, "resumes": saved.get("resumes", []) + [
+                    {"iteration": step, "changed": changed, "run": {"script": self.script, **run_record(state)}}]}
+            else:
+                record["run"] = {"script": self.script, **run_record(state)}
+            write_atomically(self.path("args.json"), lambda f: json.dump(record, f, indent=2))
+            self.open_tensorboard(step)
+        print(f"resumed {self.dir} at iteration {step}" if step else f"{self.script}: writing to {self.dir}")
+        self.catch_stop_signals()
+        return step
+
+    def load_checkpoint(self, state):
+        path = self.path("checkpoint.pt")
+        try:  # weights_only: a file with anything but tensors and plain values is refused, nothing in it runs
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            fail(f"{path} cannot be read ({type(e).__name__}): not a checkpoint this project wrote")
         if not isinstance(payload, dict) or payload.get("script") != self.script:
-            written_by = payload.get("script") if isinstance(payload, dict) else "something else"
-            fail(f"{self.checkpoint_path} was written by {written_by}, not {self.script}")
+            fail(f"{path} was written by {payload.get('script') if isinstance(payload, dict) else 'something else'}, "
+                 f"not {self.script}")
         try:
             for name, obj in state.items():
                 try:
                     unwrap(obj).load_state_dict(payload[name])
                 except (RuntimeError, KeyError, ValueError) as e:
-                    first = str(e).strip().split("\n")[0]
-                    fail(f"{self.checkpoint_path}: its {name} does not match this run's ({first})")
+                    fail(f"{path}: its {name} does not match this run's ({str(e).strip().splitlines()[0]})")
             set_rng_state(payload["rng"])
             self.elapsed_before, step = float(payload["seconds"]), int(payload["step"])
         except UserError:
             raise
         except Exception as e:  # a damaged file that still unpickles: wrong types, missing keys
-            fail(f"{self.checkpoint_path} is damaged ({type(e).__name__}: {str(e).splitlines()[0][:80]})")
-        if rank() != 0:  # every rank resumed rank 0's streams: give each its own again
-            seed_everything(self.args.seed + rank() + step)
-        # evaluations logged after this checkpoint belong to a future that is now re-run
-        if self.writes and os.path.exists(self.metrics_path):
-            with open(self.metrics_path) as f:
-                rows = list(csv.reader(f))
-            keep = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
-            if len(keep) < len(rows):  # rewritten atomically: a kill now leaves the old or the new file, whole
-                write_atomically(self.metrics_path, lambda f: csv.writer(f).writerows(keep))
-        if self.writes:
-            self.record_resume(step, state)
-            self.open_tensorboard(step)
-        print(f"resumed {self.dir} at iteration {step}")
-        self.catch_stop_signals()
+            fail(f"{path} is damaged ({type(e).__name__}: {str(e).splitlines()[0][:80]})")
+        if not 0 < step <= 10 ** 9:
+            fail(f"{path} is damaged (step {step})")
         return step
 
-    def record_resume(self, step, state):
-        """Append to args.json's "resumes" list: the iteration, the settings that changed, where it runs now."""
-        path = os.path.join(self.dir, "args.json")
-        with open(path) as f:
-            record = json.load(f)
-        settings = dataclasses.asdict(self.args)
-        changed = {k: v for k, v in settings.items() if k in record and record[k] != v and k != "resume"}
-        record.update(changed)
-        record.setdefault("resumes", []).append({"iteration": step, "changed": changed,
-                                                 "run": {"script": self.script, **run_record(state)}})
-        write_atomically(path, lambda f: json.dump(record, f, indent=2))
-
     def open_tensorboard(self, step):
-        """The TensorBoard event file in the run folder (`tensorboard --logdir runs`); a resumed run drops the
-        points logged after its checkpoint (purge_step)."""
+        """The TensorBoard event file in the run folder (`tensorboard --logdir runs`); a resumed run hides the
+        points logged after its checkpoint (purge_step: those at `step` itself stay)."""
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
             print("warning: no TensorBoard logging: pip install tensorboard", file=sys.stderr)
             return
-        self.tb = SummaryWriter(self.dir, purge_step=step + 1 if step else None)  # keep the points at `step`
+        self.tb = SummaryWriter(self.dir, purge_step=step + 1 if step else None)
         if not step:
             self.tb.add_text("args", "\n".join(f"    {k}: {v}" for k, v in dataclasses.asdict(self.args).items()))
 
     def catch_stop_signals(self):
-        """Ctrl-C / SIGTERM ask the loop to stop at the end of the iteration (it then saves)."""
+        """Ctrl-C / SIGTERM ask the loop to stop at the end of the iteration (it then saves); a second stops now."""
         def handler(signum, frame):
-            if self.stop_signal is not None:  # a second Ctrl-C stops at once
+            if self.stop_signal is not None:
                 raise KeyboardInterrupt
             self.stop_signal = signum
             print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this iteration", file=sys.stderr)
-        try:
+        with contextlib.suppress(ValueError):  # not the main thread (a test runner's)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 _PREVIOUS_HANDLERS.setdefault(signum, signal.signal(signum, handler))
-        except ValueError:  # not the main thread (e.g. called from a test runner thread)
-            pass
+
+    # -- the loop
+
+    def steps(self, start):
+        """The iterations start .. args.iters - 1 with a progress bar; ends early after the iteration in which
+        `checkpoint_due` saw a stop signal; at the end, Ctrl-C means again what it meant before the run."""
+        from tqdm import tqdm
+        try:
+            for step in tqdm(range(start, self.args.iters), initial=start, total=self.args.iters, dynamic_ncols=True,
+                             mininterval=1.0):
+                yield step
+                if self.stopping:
+                    return
+        finally:
+            self.release()
 
     def check_finite(self, step, **terms):
         """Note, on the device and without waiting for it, when each loss term was first NaN or inf (iteration,
@@ -1656,31 +1548,100 @@ class Run:
             bad = [name for w, name in found if w == when]
             fail(f"non-finite {', '.join(bad)} at iteration {int(when)}; stopping ({self.last_good_checkpoint()})")
 
-    def steps(self, start):
-        """The iterations start .. args.iters - 1 with a progress bar; ends early after the iteration in which
-        `checkpoint_due` saw a stop signal; when the loop ends, Ctrl-C means what it meant before the run."""
-        from tqdm import tqdm
-        try:
-            for step in tqdm(range(start, self.args.iters), initial=start, total=self.args.iters, dynamic_ncols=True,
-                             mininterval=1.0):
-                yield step
-                if self.stopping:
-                    return
-        finally:
-            self.release()
+    def log_train(self, step, terms, generator, critic):
+        """Every iteration: keep the loss terms for metrics.csv; every --log-every iterations (and the last) check
+        that no loss was non-finite and write the terms to TensorBoard as train/<name>, with the nets' gradient
+        norms and iterations/s. One device sync per logged iteration, none otherwise."""
+        self._train = (terms, generator, critic)
+        if step % self.args.log_every and step != self.args.iters:
+            return
+        self.raise_if_not_finite()
+        if self.tb is not None:
+            now, scalars = time.time(), train_scalars(terms, generator, critic)
+            if self._last_log is not None and now > self._last_log[1]:
+                scalars["iterations_per_second"] = (step - self._last_log[0]) / (now - self._last_log[1])
+            self._last_log = (step, now)
+            for name, value in scalars.items():
+                self.tb.add_scalar(f"train/{name}", value, step)
 
     def checkpoint_due(self, done):
         """Evaluate and save after `done` iterations? Every args.eval_every, at the last one, and when a stop
         signal came (read once per iteration: one all-reduce under torchrun, the same answer on every rank)."""
-        self.stopping = self.stop_requested
-        return done % self.args.eval_every == 0 or done == self.args.iters or self.stopping
+        stop = self.stop_signal is not None
+        import torch.distributed as dist
+        if dist.is_available() and dist.is_initialized():
+            flag = torch.tensor([float(stop)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        self.stopping = stop
+        return done % self.args.eval_every == 0 or done == self.args.iters or stop
+
+    def save(self, step, **state):
+        """Write checkpoint.pt atomically: a crash never leaves a broken one. First check the losses and every
+        weight and optimiser statistic: an update that made them inf/NaN (a huge learning rate or penalty
+        weight) stops the run with one line, and the last good checkpoint stays."""
+        self.raise_if_not_finite()
+        states = {k: unwrap(v).state_dict() for k, v in state.items()}
+        bad = [name for name, sd in states.items() if not all_finite(sd)]
+        if bad:
+            fail(f"non-finite values in {', '.join(bad)} after iteration {step} (an optimiser step overflowed: "
+                 f"lower the learning rate or the penalty weight); stopping ({self.last_good_checkpoint()})")
+        if self.writes:
+            payload = {"script": self.script, "step": step, "seconds": self.seconds(), "rng": rng_state(), **states}
+            write_atomically(self.path("checkpoint.pt"), lambda f: torch.save(payload, f), binary=True)
+
+    def log_metrics(self, step, metrics):
+        """One metrics.csv row per evaluation: iteration, wall-clock seconds, the latest loss terms and gradient
+        norms, then the metrics (6 significant digits); the metrics and the samples also go to TensorBoard."""
+        if not self.writes:
+            return
+        train = train_scalars(*self._train) if self._train else {}
+        row = {"iteration": step, "seconds": round(self.seconds(), 2),
+               **{k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in {**train, **metrics}.items()}}
+        write_metrics_rows(self.path("metrics.csv"), read_metrics_rows(self.path("metrics.csv")) + [row])
+        if self.tb is not None:
+            for name, value in metrics.items():
+                if isinstance(value, (int, float)) and not name.endswith("_bayes"):
+                    self.tb.add_scalar(f"eval/{name}", value, step)
+            for name in (f"toy_{step:07d}.png", f"samples_{step:07d}.png"):
+                if os.path.exists(self.path(name)):
+                    from PIL import Image
+                    with Image.open(self.path(name)) as image:
+                        self.tb.add_image("samples", np.asarray(image.convert("RGB")), step, dataformats="HWC")
+            if os.path.exists(self.path(f"samples_{step:07d}.txt")):
+                lines = read_regular_file(self.path(f"samples_{step:07d}.txt")).splitlines()[:20]
+                self.tb.add_text("samples", "\n".join("    " + line for line in lines), step)  # a code block
+            self.tb.flush()
+        from tqdm import tqdm
+        tqdm.write(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+                             if k in ("iteration", "seconds", "w_distance") or k in metrics and "_bayes" not in k))
 
 
 _PREVIOUS_HANDLERS = {}
 
 
+def read_metrics_rows(path):
+    """metrics.csv as dicts; rows that are not whole (a torn or foreign line) are left out."""
+    if not os.path.exists(path):
+        return []
+    rows = list(csv.DictReader(io.StringIO(read_regular_file(path, errors="replace"))))
+    return [r for r in rows if None not in r and None not in r.values() and str(r.get("iteration")).isdigit()]
+
+
+def write_metrics_rows(path, rows):
+    """metrics.csv rewritten whole (a few hundred rows at most): a kill leaves the old file or the new one, and a
+    metric that first appears later (FID after a stop's quick evaluation) gets its column."""
+    header = list(dict.fromkeys(k for row in rows for k in row))
+
+    def write(f):
+        writer = csv.DictWriter(f, header, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    write_atomically(path, write)
+
+
 def all_finite(state):
-    """Every floating-point tensor in a (nested) state dict is finite."""
+    """Every floating-point number in a (nested) state dict is finite."""
     if isinstance(state, torch.Tensor):
         return not state.is_floating_point() or bool(torch.isfinite(state).all())
     if isinstance(state, dict):
@@ -1690,23 +1651,39 @@ def all_finite(state):
     return not isinstance(state, float) or math.isfinite(state)
 
 
+def read_regular_file(path, errors="strict"):
+    """A text file's content; a named pipe or a device is refused instead of read (it could block for ever)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        return f.read().decode("utf-8", errors)
+
+
 def write_atomically(path, write, binary=False):
-    """Write a file whole or not at all: write(f) into a temp file beside it, flushed, then renamed over it."""
+    """Write a file whole or not at all: write(f) into a temp file beside it (created anew, never through a
+    link), flushed to the disk, then renamed over `path`."""
     tmp = f"{path}.tmp{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # a leftover of a killed process with this pid, or a planted link: gone, not followed
     try:
-        with open(tmp, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
+        with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
 
 
+# ---- caches: decoded images, n-gram counts, FID statistics ----------------------------------------------------
+
+
 def cache_dir(args):
-    """The cache folder for decoded images, n-gram counts and FID statistics: --cache-dir, else RUNS_DIR/.cache
-    (never the data folder). Made on the first write; where it cannot be written, everything is recomputed."""
+    """--cache-dir, else RUNS_DIR/.cache (never the data folder); made on the first write, and where it cannot be
+    written everything is recomputed."""
     return getattr(args, "cache_dir", None) or os.path.join(args.runs_dir, ".cache")
 
 
@@ -1718,7 +1695,7 @@ def load_npz(path, keys):
 
 def load_cached(path, loader):
     """loader(path) if a cache file is there and readable; None (recompute) when it is missing or damaged."""
-    if path is None or not os.path.exists(path):
+    if path is None or not os.path.isfile(path):
         return None
     try:
         return loader(path)
@@ -1727,11 +1704,8 @@ def load_cached(path, loader):
 
 
 def save_cached(path, saver):
-    """saver(file), written atomically to `path` (a kill never leaves a damaged cache file); no cache on error."""
-    if path is None:
-        return
-    try:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        write_atomically(path, saver, binary=True)
-    except OSError:
-        pass  # a full or read-only disk: the cache is an optimisation only
+    """saver(file), written atomically to `path`; no cache on a full or read-only disk (only an optimisation)."""
+    if path is not None:
+        with contextlib.suppress(OSError):
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            write_atomically(path, saver, binary=True)

@@ -145,9 +145,8 @@ def test_checkpoint_write_killed_midway_keeps_the_previous_one(tmp_path, monkeyp
     run.start(generator=net)
     run.save(5, generator=net)
 
-    def dies_midway(obj, path):
-        with open(path, "wb") as f:
-            f.write(b"half a checkpoint")
+    def dies_midway(obj, f):
+        f.write(b"half a checkpoint")
         raise KeyboardInterrupt  # the process is killed while writing
 
     monkeypatch.setattr(torch, "save", dies_midway)
