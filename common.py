@@ -1368,6 +1368,7 @@ class Run:
     def make_folder(self):
         """Create the run folder; an auto-named run that meets a folder of the same name (another run started
         in the same second) takes the next free suffix: mkdir is atomic, so two processes never share one."""
+        self.made_runs_dir = not os.path.isdir(self.args.runs_dir)
         os.makedirs(self.args.runs_dir, exist_ok=True)
         base, suffix = self.dir, 2
         while True:
@@ -1428,6 +1429,9 @@ class Run:
         if self.created and self.writes and not os.path.exists(self.path("checkpoint.pt")):
             import shutil
             shutil.rmtree(self.dir, ignore_errors=True)
+            if self.made_runs_dir:  # and the runs folder it made, if nothing else is in it
+                with contextlib.suppress(OSError):
+                    os.rmdir(self.args.runs_dir)
         self.created = False
         self.release()
 

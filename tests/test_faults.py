@@ -93,6 +93,7 @@ class Payload:
 MARKER = ""
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the crafted file's own protocol
 def test_crafted_checkpoint_is_refused_without_running_it(tmp_path):
     global MARKER
     run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path)])
