@@ -1625,10 +1625,11 @@ _PREVIOUS_HANDLERS = {}
 
 
 def read_metrics_rows(path):
-    """metrics.csv as dicts; rows that are not whole (a torn or foreign line) are left out."""
+    """metrics.csv as dicts; rows that are not whole (a torn last line, a foreign line) are left out."""
     if not os.path.exists(path):
         return []
-    rows = list(csv.DictReader(io.StringIO(read_regular_file(path, errors="replace"))))
+    text = read_regular_file(path, errors="replace")
+    rows = list(csv.DictReader(io.StringIO(text if text.endswith("\n") else text[:text.rfind("\n") + 1])))
     return [r for r in rows if None not in r and None not in r.values() and str(r.get("iteration")).isdigit()]
 
 

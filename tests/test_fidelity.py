@@ -248,3 +248,42 @@ def test_text_resblock_is_x_plus_0_3_res():
     block = common.ResBlock1d(8)
     x = torch.randn(2, 8, 32)
     assert torch.allclose(block(x), x + 0.3 * block.res(x))
+
+
+def test_sampling_uses_batch_statistics_in_the_first_two_batch_norms_and_moving_averages_in_the_blocks():
+    """gan_language_JSD.py builds its sampler with train=False, but calls g_bn0 (noise) and g_bn1 (input linear)
+    without `train`: those two normalise each sampling batch with its own statistics, the blocks use the moving
+    averages."""
+    torch.manual_seed(0)
+    generator = common.text_generator(16, 20, width=8, seq_len=8, batch_norm=True)
+    norms = [m for m in generator.modules() if isinstance(m, common.OffsetBatchNorm)]
+    generator(torch.randn(64, 16))  # one training step's worth of moving averages
+
+    def samples():
+        return common.generate(generator, 16, 128, torch.device("cpu"), batch=64)
+
+    before = samples()
+    with torch.no_grad():
+        for norm in norms[:2]:
+            norm.moving_mean.add_(5.0)
+            norm.moving_variance.mul_(9.0)
+    assert torch.equal(samples(), before)
+    with torch.no_grad():
+        norms[2].moving_mean.add_(5.0)
+    assert not torch.allclose(samples(), before)
+    assert generator.training  # generate puts the generator back in training mode
+
+
+def test_batch_norm_offsets_stay_0_and_are_not_trained(tmp_path):
+    """The original's optimiser never sees the batch norms' offsets: after training they are still exactly 0."""
+    generator = common.text_generator(16, 20, width=8, seq_len=8, batch_norm=True)
+    assert not any(name.endswith("beta") for name, _ in generator.named_parameters())
+    optimiser = torch.optim.Adam(generator.parameters(), lr=0.1)
+    for _ in range(3):
+        optimiser.zero_grad()
+        generator(torch.randn(32, 16))[:, 0].sum().backward()
+        optimiser.step()
+    offsets = [m.beta for m in generator.modules() if isinstance(m, common.OffsetBatchNorm)]
+    assert len(offsets) == 12 and all(torch.equal(b, torch.zeros_like(b)) for b in offsets)
+    trained = {id(p) for group in optimiser.param_groups for p in group["params"]}
+    assert not any(id(b) in trained for b in offsets)

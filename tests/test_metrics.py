@@ -191,3 +191,18 @@ def test_fid_in_the_evaluation_with_precomputed_statistics(tmp_path, monkeypatch
     (tmp_path / "bad.npz").write_bytes(b"no")
     with pytest.raises(common.UserError, match="--fid-stats"):
         common.Evaluator(data, str(tmp_path), 4, "weights.pth", torch.device("cpu"), str(tmp_path / "bad.npz"))
+
+
+def test_text_collapse_scores_on_hand_made_samples():
+    pad, a, b = 1, 2, 3
+    all_padding = torch.full((10, 8), pad)
+    assert common.text_collapse_scores(all_padding) == {"top_char_share": 1.0, "distinct_lines": 0.1}
+    one_character = torch.full((4, 8), a)
+    one_character[:, -2:] = pad  # 6 of 8 characters are `a`, every line the same
+    assert common.text_collapse_scores(one_character) == {"top_char_share": 0.75, "distinct_lines": 0.25}
+    lines = torch.tensor([[a, b, pad, pad], [b, a, pad, pad], [a, a, b, pad], [a, b, pad, pad]])
+    # 16 characters: 7 padding, 5 a, 4 b; 3 distinct lines of 4
+    assert common.text_collapse_scores(lines) == {"top_char_share": round(7 / 16, 5), "distinct_lines": 0.75}
+    real = common.load_text()["train"][:640]
+    scores = common.text_collapse_scores(real)
+    assert scores["distinct_lines"] > 0.9 and scores["top_char_share"] < 0.5

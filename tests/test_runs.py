@@ -38,7 +38,8 @@ RUNS = [  # script, its flags, its own loss terms, an evaluation metric, the sam
     (slogan, ["--dataset", "swissroll", "--width", "8", "--eval-samples", "32"], {"penalty"}, "w1", "images"),
     (advas, ["--dataset", "swissroll", "--width", "8", "--eval-samples", "32"], {"penalty", "r_tilde", "advas_lambda"},
      "w1", "images"),
-    (fogan_text, ["--width", "8", "--eval-samples", "32"], {"lipschitz", "first_order"}, "js4", "tensors"),
+    (fogan_text, ["--width", "8", "--eval-samples", "32"], {"lipschitz", "first_order"},
+     ("js4", "top_char_share", "distinct_lines"), "tensors"),
     (fogan_celeba, ["--width", "8", "--fid-weights", "none"], {"lipschitz", "first_order"}, None, "images"),
 ]
 
@@ -55,7 +56,8 @@ def test_tensorboard_event_file_holds_every_term(tmp_path, module, flags, terms,
     run_dir = module.main(flags + TINY + ["--runs-dir", str(tmp_path)])
     events = tensorboard_tags(run_dir)
     tags = set(events.Tags()["scalars"])
-    expected = COMMON_TAGS | {f"train/{t}" for t in terms} | ({f"eval/{metric}"} if metric else set())
+    metrics = (metric,) if isinstance(metric, str) else metric or ()
+    expected = COMMON_TAGS | {f"train/{t}" for t in terms} | {f"eval/{m}" for m in metrics}
     assert expected <= tags, expected - tags
     assert [e.step for e in events.Scalars("train/critic_loss")] == [1, 2, 3, 4]  # every --log-every 1
     assert [e.step for e in events.Scalars("train/iterations_per_second")] == [2, 3, 4]
@@ -65,13 +67,30 @@ def test_tensorboard_event_file_holds_every_term(tmp_path, module, flags, terms,
     with open(os.path.join(run_dir, "metrics.csv")) as f:
         rows = list(csv.DictReader(f))
     assert [r["iteration"] for r in rows] == ["2", "4"]
-    assert {"critic_loss", "generator_loss", "w_distance", "critic_grad_norm", *terms} <= set(rows[0])
+    assert {"critic_loss", "generator_loss", "w_distance", "critic_grad_norm", *terms, *metrics} <= set(rows[0])
     critic_loss = [e.value for e in events.Scalars("train/critic_loss") if e.step == 4][0]
     assert float(rows[-1]["critic_loss"]) == pytest.approx(critic_loss, rel=1e-5)
     for name, value in rows[-1].items():
         if name not in ("iteration", "seconds") and value not in ("", "nan"):
             digits = value.lstrip("-").split("e")[0].replace(".", "").lstrip("0")
             assert len(digits) <= 6, (name, value)
+
+
+def test_a_resume_keeps_the_tensorboard_points_at_its_step(tmp_path):
+    run_dir = wgangp.main(TOY + ["--iters", "20", "--eval-every", "10", "--runs-dir", str(tmp_path)])
+    wgangp.main(["--resume", run_dir, "--iters", "40"])
+    assert [e.step for e in tensorboard_tags(run_dir).Scalars("eval/w1")] == [10, 20, 30, 40]
+
+
+def test_metrics_csv_grows_a_column_and_drops_torn_lines(tmp_path):
+    path = str(tmp_path / "metrics.csv")
+    common.write_metrics_rows(path, [{"iteration": 2, "seconds": 1.0, "w1": 0.5}])  # a stop's row: no fid
+    with open(path, "a") as f:
+        f.write("3,2.0,0.")  # a torn last line
+    common.write_metrics_rows(path, common.read_metrics_rows(path) + [{"iteration": 4, "seconds": 2, "w1": 0.4,
+                                                                         "fid": 12.5}])
+    with open(path) as f:
+        assert f.read().splitlines() == ["iteration,seconds,w1,fid", "2,1.0,0.5,", "4,2,0.4,12.5"]
 
 
 def test_log_every_writes_only_every_n_iterations(tmp_path):
