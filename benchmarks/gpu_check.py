@@ -1,21 +1,18 @@
 """The one-shot GPU check: one command that prints the README's GPU tables (markdown).
 
-    python benchmarks/gpu_check.py            # on a CUDA machine: ~6-8 minutes on one H100
+    python benchmarks/gpu_check.py            # on a CUDA machine: ~3 minutes on one H100
     python benchmarks/gpu_check.py --smoke    # the same code paths on the CPU at toy sizes (~1 minute; tested)
 
 1. Step time at the papers' sizes (2D toys width 512, DCGAN 64x64 width 64 on digits resized, text ResNet width 512),
    every method in float32 and with --amp bf16, through each script's main(), next to the plain WGAN-GP port and
    the floor of benchmarks/step_time.py (same nets, same batch), with samples/s and each script's peak GPU memory.
-2. FOGAN vs WGAN-GP on text at the paper's width on the embedded corpus (FOGAN's settings: one critic step,
-   Adam 3e-4 / 1e-4, the batch-norm generator), the same number of iterations each: JSD and wall-clock at the end.
+(FOGAN vs WGAN-GP on text at the paper's width, with the collapse scores: benchmarks/gpu_text_start.py.)
 """
 import argparse
 import contextlib
-import csv
 import io
 import os
 import sys
-import tempfile
 import time
 
 import torch
@@ -61,24 +58,6 @@ def step_table(device, smoke):
                   f"{peaks[0]:.0f}", f"{peaks[1]:.0f}")
 
 
-def text_pair(device, smoke, iters):
-    width, eval_every, samples = ("8", str(iters), "64") if smoke else ("512", str(max(1, iters // 4)), "6400")
-    print(f"\nFOGAN vs WGAN-GP, text, width {width}, embedded corpus, {iters} iterations each, float32, "
-          f"{step_time.device_name(device)}:\n")
-    print("| method | iterations | seconds | js4 | js6 | js4 Bayes limit |\n|---|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as runs:
-        for name, module, flags in (("fogan_text", fogan_text, []), ("wgangp --dataset text", wgangp, ["--dataset", "text"])):
-            argv = flags + ["--width", width, "--iters", str(iters), "--eval-every", eval_every,
-                            "--eval-samples", samples, "--runs-dir", runs, "--run-name", name.split()[0]]
-            with contextlib.redirect_stdout(io.StringIO()):
-                run_dir = module.main(argv)
-            with open(os.path.join(run_dir, "metrics.csv")) as f:
-                rows = list(csv.DictReader(f))
-            for row in rows:
-                print(f"| {name} | {row['iteration']} | {float(row['seconds']):.0f} | {float(row['js4']):.3f} | "
-                      f"{float(row['js6']):.3f} | {float(row['js4_bayes']):.3f} |")
-
-
 def cells(*values):
     print("| " + " | ".join(values) + " |", flush=True)
 
@@ -86,7 +65,6 @@ def cells(*values):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="CPU, toy sizes: the same code paths in about a minute")
-    parser.add_argument("--text-iters", type=int, default=None, help="iterations of each text run (default 2000; smoke 4)")
     args = parser.parse_args(argv)
     device = torch.device("cpu") if args.smoke else common.pick_device()
     if device.type != "cuda" and not args.smoke:
@@ -95,7 +73,6 @@ def main(argv=None):
     print(f"device: {step_time.device_name(device)}; torch {torch.__version__}\n")
     with contextlib.redirect_stderr(io.StringIO()):  # the scripts' progress bars
         step_table(device, args.smoke)
-        text_pair(device, args.smoke, args.text_iters or (4 if args.smoke else 2000))
     print(f"\ngpu_check: {time.time() - start:.0f} s in all")
 
 

@@ -6,7 +6,9 @@ import sys
 
 import pytest
 
+import common
 import gpu_check
+import gpu_text_start
 import plot
 from helpers import ROOT, cli
 
@@ -98,9 +100,21 @@ def test_gpu_check_smoke_prints_every_row(capsys):
         for label, module, extra in methods:
             n_critic = gpu_check.step_time.n_critic_of(module, kind, extra)
             assert (kind, f"{label} ({n_critic} critic)") in labels
-    pair = [r for r in rows if r[0].strip() in ("fogan_text", "wgangp --dataset text")]
-    assert {r[0].strip() for r in pair} == {"fogan_text", "wgangp --dataset text"}
-    assert all(0 <= float(r[3]) <= 1 for r in pair)  # js4
+
+
+def test_gpu_text_start_smoke_and_its_2048_symbol_corpus(capsys, tmp_path):
+    gpu_text_start.main(["--smoke"])
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ") and "---" not in line and "corpus" not in line]
+    assert {(r[0].strip(), r[1].strip(), r[2].strip()) for r in rows} == {
+        (c, m, i) for c in ("embedded (~100 chars)", "embedded over 2,048 symbols") for m in ("fogan_text", "wgangp")
+        for i in ("2", "4")}
+    assert all(0 <= float(r[k]) <= 1 for r in rows for k in (4, 5, 6))  # js4, top_char_share, distinct_lines
+    lines = common.embedded_corpus_lines()
+    remapped = gpu_text_start.remap_to_alphabet(lines)
+    assert [len(a) for a in remapped] == [len(b[:common.SEQ_LEN]) for b in lines]
+    corpus = common.load_text(gpu_text_start.write_corpus(str(tmp_path / "c"), remapped))
+    assert corpus["vocab_size"] == 2048  # the paper's one-hot width
 
 
 def test_advas_variants_agree_with_the_definition(capsys):
