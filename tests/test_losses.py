@@ -533,3 +533,56 @@ def test_gradient_penalty_backpropagates_into_the_critic():
     penalty.backward()
     weights = [p for p in critic.parameters() if p.dim() == 2]  # biases of the last layer do not move the slope
     assert all(p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0 for p in weights)
+
+
+# ---- the copy-paste promise: each method block runs with `import torch` alone ---------------------------------
+
+
+def pasted(module, tmp_path):
+    """The marked block of a method file, pasted into a new file whose only import is `import torch`, loaded."""
+    import importlib.util
+    source = open(module.__file__).read()
+    block = source[source.index("# ---- the method: copy from here"):source.index("# ---- end of the method")]
+    path = tmp_path / f"pasted_{module.__name__}.py"
+    path.write_text("import torch\n\n\n" + block)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    namespace = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(namespace)
+    assert set(vars(namespace)) - set(vars(module)) <= {"__builtins__", "__file__", "__cached__", "__spec__",
+                                                        "__loader__", "__name__", "__doc__", "__package__"}
+    return namespace
+
+
+PASTE_CALLS = {  # every option of critic_loss / generator_loss (and AdvAs's own functions)
+    wgangp: [("critic_loss", {"one_sided": s}) for s in (False, True)] + [("generator_loss", {})],
+    slogan: [("critic_loss", {"variant": v, "one_sided": s}) for v in (1, 2) for s in (True, False)]
+    + [("generator_loss", {})],
+    dragan: [("critic_loss", {"perturb": p, "objective": o}) for p in ("original", "paper", "improved", "prod")
+             for o in ("gan", "wgan")] + [("generator_loss", {"objective": o}) for o in ("gan", "wgan")],
+    fogan_text: [("critic_loss", {}), ("generator_loss", {})],
+    fogan_celeba: [("critic_loss", {}), ("generator_loss", {})],
+    advas: [("critic_loss", {"gp_weight": g}) for g in (0.0, 10.0)] + [("generator_loss", {})],
+}
+
+
+@pytest.mark.parametrize("module", METHODS, ids=lambda m: m.__name__)
+def test_the_method_block_pasted_with_import_torch_alone_gives_the_same_losses(module, tmp_path):
+    copy = pasted(module, tmp_path)
+    critic = nn.Sequential(nn.Flatten(), nn.Linear(6, 8), nn.LeakyReLU(0.2), nn.Linear(8, 1))
+    real, fake = torch.randn(8, 2, 3), torch.randn(8, 2, 3)
+    for name, options in PASTE_CALLS[module]:
+        torch.manual_seed(0)
+        loss, terms = getattr(copy, name)(critic, real, fake, **options)
+        torch.manual_seed(0)
+        expected, expected_terms = getattr(module, name)(critic, real, fake, **options)
+        assert torch.equal(loss, expected) and terms.keys() == expected_terms.keys(), (name, options)
+        loss.backward()  # the graph is whole: every term reaches the critic
+    if module is advas:
+        for piecewise in (False, True):
+            torch.manual_seed(1)
+            r = copy.advas_r_tilde(critic, real, fake.requires_grad_(True), 10.0, piecewise)
+            torch.manual_seed(1)
+            assert torch.equal(r, advas.advas_r_tilde(critic, real, fake, 10.0, piecewise))
+        assert copy.is_piecewise_linear(critic) and not copy.is_piecewise_linear(nn.Sequential(nn.Tanh()))
+        g, scale = copy.advas_gradient([torch.ones(3)], [torch.full((3,), 4.0)])
+        assert torch.allclose(g[0], torch.full((3,), 2.0)) and scale.item() == pytest.approx(0.25)
