@@ -287,3 +287,19 @@ def test_sigterm_saves_and_exits_143(tmp_path):
     process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM
     assert torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["step"] > 0
+
+
+def test_check_finite_never_reads_the_device_and_the_next_log_names_the_first_bad_term(tmp_path, monkeypatch):
+    run = common.Run("wgangp", wgangp.Args(dataset="8gaussians", runs_dir=str(tmp_path), log_every=10, iters=100))
+    good, bad = torch.tensor(1.0), torch.tensor(float("nan"))
+    with monkeypatch.context() as patch:  # a sync would read a value back: item, tolist, bool, float
+        for name in ("item", "tolist", "__bool__", "__float__"):
+            patch.setattr(torch.Tensor, name, lambda *a: pytest.fail("check_finite read a value from the device"))
+        run.check_finite(0, critic_loss=good, penalty=good)
+        run.check_finite(2, critic_loss=bad, penalty=good)     # iteration 3, the critic step first
+        run.check_finite(2, generator_loss=bad)                # then the generator step, made bad by it
+        run.check_finite(3, critic_loss=bad, penalty=bad)
+    run.log_train(9, {"critic_loss": good}, torch.nn.Linear(1, 1), torch.nn.Linear(1, 1))  # not a logged one
+    with pytest.raises(common.UserError, match=r"non-finite critic_loss at iteration 3; stopping"):
+        run.log_train(10, {"critic_loss": good}, torch.nn.Linear(1, 1), torch.nn.Linear(1, 1))
+    run.release()
