@@ -1,0 +1,255 @@
+"""The reading-group edition: one HTML page per method, the paper's equations beside the code that computes them.
+
+    python docs/annotate.py           # writes docs/annotated/*.html and style.css from the method files
+    python docs/annotate.py --check   # exits 1 when a page differs from what the current sources give
+
+The code on each page is taken from the method file when the page is generated, never typed into the page. The
+prose lives in docs/annotated/notes/<method>.txt, one section per function of the file (`== critic_loss`), or per
+part of `main` (`== main | # ---- critic`: from the line holding that text to the next `# ----` line): the files
+stay as short as they are, the LaTeX stays out of the docstrings, and a section whose function was renamed or
+removed stops the generation with the name it could not find. Mathematics is LaTeX between $...$ (inline) or
+$$...$$ (display), turned into MathML here (latex2mathml), so the pages need no JavaScript and no network.
+"""
+import argparse
+import ast
+import html
+import os
+import re
+import sys
+import textwrap
+
+from latex2mathml.converter import convert as latex_to_mathml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PAGES = ("wgangp", "dragan", "slogan", "fogan_text", "fogan_celeba", "advas")
+KEYWORDS = ("def", "return", "if", "elif", "else", "for", "in", "while", "with", "as", "import", "from", "not", "and",
+            "or", "is", "None", "True", "False", "lambda", "yield", "class", "try", "except", "finally", "raise")
+
+
+# ---- the notes: a header of `key: value` lines, then `== section` blocks ---------------------------------------
+
+
+def read_notes(root, name):
+    """{"header": {key: value}, "sections": [(key, text)]} of docs/annotated/notes/<name>.txt; `same-as: other`
+    takes the other page's sections where this one has none of its own."""
+    with open(os.path.join(root, "docs", "annotated", "notes", f"{name}.txt"), encoding="utf-8") as f:
+        text = f.read()
+    head, *blocks = re.split(r"^== ", text, flags=re.M)
+    header = dict(line.split(": ", 1) for line in head.strip().splitlines() if line.strip())
+    sections = [(block.split("\n", 1)[0].strip(), block.split("\n", 1)[1].strip("\n").rstrip() if "\n" in block else "")
+                for block in blocks]
+    if "same-as" in header:
+        own = {key for key, _ in sections}
+        sections = [s for s in read_notes(root, header["same-as"])["sections"] if s[0] not in own] + sections
+        order = [key for key, _ in read_notes(root, header["same-as"])["sections"]]
+        sections.sort(key=lambda s: order.index(s[0]) if s[0] in order else len(order))
+    return {"header": header, "sections": sections}
+
+
+def code_of(source, key, script):
+    """The lines of `source` that section `key` shows: a whole top-level function (with its decorators), an
+    assignment by name, or `main | marker`: the part of main from the marker line to the next `# ----` line."""
+    name, _, marker = (part.strip() for part in key.partition("|"))
+    lines = source.splitlines()
+    for node in ast.parse(source).body:
+        names = [node.name] if hasattr(node, "name") else [t.id for t in getattr(node, "targets", [])
+                                                           if isinstance(t, ast.Name)]
+        if name in names:
+            start = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])
+            body = lines[start - 1:node.end_lineno]
+            if not marker:
+                return start, body
+            at = next((i for i, line in enumerate(body) if marker in line), None)
+            if at is None:
+                sys.exit(f"annotate: {script}.py: no line with {marker!r} in {name}")
+            end = next((i for i in range(at + 1, len(body)) if body[i].strip().startswith("# ----")), len(body))
+            while end > at + 1 and not body[end - 1].strip():
+                end -= 1
+            return start + at, body[at:end]
+    sys.exit(f"annotate: {script}.py has no {name!r} (renamed? update docs/annotated/notes/{script}.txt)")
+
+
+# ---- text to HTML: paragraphs, lists, `code`, *emphasis*, [links](url), $math$, $$display math$$ ----------------
+
+
+def inline(text):
+    parts = re.split(r"(\$[^$]+\$|`[^`]+`)", text)
+    out = []
+    for part in parts:
+        if part.startswith("$") and part.endswith("$") and len(part) > 1:
+            out.append(latex_to_mathml(part[1:-1]))
+        elif part.startswith("`") and part.endswith("`") and len(part) > 1:
+            out.append(f"<code>{html.escape(part[1:-1])}</code>")
+        else:
+            part = html.escape(part, quote=False)
+            part = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r'<a href="\2">\1</a>', part)
+            out.append(re.sub(r"\*([^*\s][^*]*)\*", r"<em>\1</em>", part))
+    return "".join(out)
+
+
+def prose(text):
+    out = []
+    for block in re.split(r"\n\s*\n", text.strip("\n")):
+        block = block.rstrip() if block.lstrip("\n").startswith("    ") else block.strip()
+        block = block.strip("\n")
+        if block.startswith("![") and block.endswith(")"):
+            caption, src = re.match(r"!\[(.*)\]\((.*)\)$", " ".join(block.split()), re.S).groups()
+            out.append(f'<figure><img src="{html.escape(src)}" alt="{html.escape(caption)}">'
+                       f"<figcaption>{inline(caption)}</figcaption></figure>")
+        elif all(line.startswith("    ") for line in block.split("\n")):
+            out.append(f'<pre class="commands">{html.escape(textwrap.dedent(block))}</pre>')
+        elif block.startswith("$$") and block.endswith("$$"):
+            out.append(f'<div class="display">{latex_to_mathml(block[2:-2].strip(), display="block")}</div>')
+        elif block.startswith("- "):
+            items = re.split(r"^- ", block, flags=re.M)[1:]
+            out.append("<ul>" + "".join(f"<li>{inline(' '.join(i.split()))}</li>" for i in items) + "</ul>")
+        elif block:
+            out.append(f"<p>{inline(' '.join(block.split()))}</p>")
+    return "\n".join(out)
+
+
+def highlight(lines):
+    """Python lines as HTML: comments, strings (docstrings across lines) and keywords marked; no dependency, so
+    the pages come out the same on every machine."""
+    token = re.compile(r'(#.*$)|("[^"\n]*"|\'[^\'\n]*\')|\b(' + "|".join(KEYWORDS) + r')\b')
+
+    def mark(match):
+        comment, string, keyword = match.groups()
+        if comment:
+            return f'<span class="c">{comment}</span>'
+        return f'<span class="s">{string}</span>' if string else f'<span class="k">{keyword}</span>'
+    out, in_docstring = [], False
+    for line in lines:
+        text = html.escape(line, quote=False)
+        quotes = line.count('"""')
+        if in_docstring or quotes:
+            start = text.index('"""') if not in_docstring else len(text) - len(text.lstrip())
+            out.append(text[:start] + f'<span class="s">{text[start:]}</span>')
+            in_docstring = in_docstring != (quotes % 2 == 1)
+        else:
+            out.append(token.sub(mark, text))
+    return "\n".join(out)
+
+
+# ---- pages -------------------------------------------------------------------------------------------------------
+
+
+def page(root, name):
+    notes = read_notes(root, name)
+    head = notes["header"]
+    with open(os.path.join(root, f"{name}.py"), encoding="utf-8") as f:
+        source = f.read()
+    nav = " · ".join(f'<a href="{p}.html">{p}</a>' if p != name else f"<b>{p}</b>" for p in PAGES)
+    parts = [f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(head['title'])} — annotated</title><link rel="stylesheet" href="style.css"></head>
+<body><nav><a href="index.html">all methods</a> · {nav}</nav>
+<header><h1>{html.escape(head['title'])}</h1>
+<p class="paper">{inline(head['paper'])}</p>
+<p class="paper">Original code: {inline(head['code'])}. Our file: <a href="../../{name}.py"><code>{name}.py</code></a>
+(every line of code below is taken from it when this page is generated).</p></header>"""]
+    for key, text in notes["sections"]:
+        if key in ("why", "notation", "try it", "questions"):
+            title = {"why": "Why this method", "notation": "Notation", "try it": "Try it",
+                     "questions": "Questions for discussion"}[key]
+            body = notation(text) if key == "notation" else prose(text)
+            parts.append(f'<section class="wide"><h2>{title}</h2>\n{body}</section>')
+            continue
+        start, lines = code_of(source, key, name)
+        label = key.replace("|", "·").replace("# ---- ", "")
+        parts.append(f"""<section class="pair" id="{html.escape(re.sub(r'[^a-z0-9]+', '-', key.lower()).strip('-'))}">
+<div class="note"><h3><code>{html.escape(label)}</code></h3>
+{prose(text)}</div>
+<pre class="code"><span class="where">{name}.py, line {start}</span>{highlight(lines)}</pre></section>""")
+    parts.append('<footer>Generated by <code>python docs/annotate.py</code> from the method file and '
+                 f'<code>docs/annotated/notes/{name}.txt</code>.</footer></body></html>\n')
+    return "\n".join(parts)
+
+
+def notation(text):
+    rows = [line.split(" | ") for line in text.strip().splitlines() if line.strip()]
+    return ("<table><tr><th>symbol</th><th>in the code</th><th>meaning</th></tr>" + "".join(
+        f"<tr><td>{inline(symbol)}</td><td><code>{html.escape(code)}</code></td><td>{inline(meaning)}</td></tr>"
+        for symbol, code, meaning in rows) + "</table>")
+
+
+def index(root):
+    items = []
+    for name in PAGES:
+        head = read_notes(root, name)["header"]
+        items.append(f'<li><a href="{name}.html"><b>{html.escape(head["title"])}</b></a> — {inline(head["summary"])}'
+                     f'<br><span class="paper">{inline(head["paper"])}</span></li>')
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Gradient-penalty GANs — the annotated edition</title><link rel="stylesheet" href="style.css"></head>
+<body><header><h1>Gradient-penalty GANs, annotated</h1>
+<p>Each page puts a paper's equations beside the lines of our single-file implementation that compute them, with
+the notation, a CPU command that shows the method's claim in minutes, and questions for a reading group. The pages
+work offline: plain HTML, the mathematics in MathML, no JavaScript.</p></header>
+<section class="wide"><ol class="methods">{"".join(items)}</ol>
+<p>A suggested order: WGAN-GP (the penalty everything else changes), then DRAGAN and SLOGAN (where and what to
+penalise), FOGAN (what the critic's gradient should be, not only its norm), AdvAs (the generator's side).</p>
+</section>
+<footer>Generated by <code>python docs/annotate.py</code>.</footer></body></html>
+"""
+
+
+STYLE = """body { font: 16px/1.55 Georgia, "Times New Roman", serif; margin: 0 auto; max-width: 1500px; padding: 0 1.5rem;
+  color: #1d1d1d; background: #fdfdfb; }
+nav { font: 14px sans-serif; padding: .6rem 0; border-bottom: 1px solid #ddd; }
+h1 { margin: 1rem 0 .3rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; } h3 { margin: 0 0 .4rem; }
+.paper { color: #444; margin: .2rem 0; }
+a { color: #1a5fb4; }
+section.wide { max-width: 60rem; }
+section.pair { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr); gap: 1.5rem;
+  border-top: 1px solid #e6e6e6; padding: 1rem 0; }
+.note { min-width: 0; }
+.note code, .wide code, header code { white-space: nowrap; font-size: .92em; }
+math { font-size: 1.15em; } .display { overflow-x: auto; margin: .6rem 0; }
+.display math { font-size: 1.2em; }
+pre.code { margin: 0; padding: .8rem 1rem; background: #f4f4f0; border-radius: 4px; font: 12px/1.45 Menlo, Consolas,
+  "DejaVu Sans Mono", monospace; white-space: pre-wrap; overflow-wrap: anywhere; min-width: 0; }
+pre.code .c { color: #5f6f4f; font-style: italic; } pre.code .s { color: #8a3b12; } pre.code .k { color: #1c3f95; font-weight: bold; }
+pre.code .where { display: block; color: #888; font-size: 12px; margin-bottom: .3rem; }
+pre.commands { background: #f4f4f0; padding: .6rem 1rem; font: 13px/1.45 Menlo, Consolas, monospace; white-space: pre-wrap; }
+table { border-collapse: collapse; margin: .5rem 0; } td, th { border: 1px solid #ddd; padding: .3rem .6rem; text-align: left;
+  vertical-align: top; } th { background: #f0f0ec; }
+img { max-width: 100%; border: 1px solid #ddd; }
+figure { margin: 1rem 0; } figcaption { color: #555; font-size: 14px; }
+ol.methods li { margin: .8rem 0; }
+footer { color: #777; font-size: 13px; border-top: 1px solid #ddd; margin: 2rem 0; padding-top: .5rem; }
+@media (max-width: 900px) { section.pair { grid-template-columns: minmax(0, 1fr); } }
+"""
+
+
+def render(root):
+    """{file name: content} of every page, the index and the style sheet."""
+    pages = {f"{name}.html": page(root, name) for name in PAGES}
+    return {**pages, "index.html": index(root), "style.css": STYLE}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when a page differs from the current sources")
+    parser.add_argument("--root", default=os.path.dirname(HERE), help="the project folder (default: this one)")
+    args = parser.parse_args(argv)
+    out = os.path.join(args.root, "docs", "annotated")
+    stale = []
+    for file, content in render(args.root).items():
+        path = os.path.join(out, file)
+        old = open(path, encoding="utf-8").read() if os.path.exists(path) else None
+        if old != content:
+            stale.append(file)
+            if not args.check:
+                with open(path + ".tmp", "w", encoding="utf-8") as f:
+                    f.write(content)
+                os.replace(path + ".tmp", path)
+    if args.check and stale:
+        print(f"annotate: out of date: {', '.join(stale)}; run python docs/annotate.py", file=sys.stderr)
+        return 1
+    print(f"annotate: {len(stale)} file(s) {'differ' if args.check else 'written'}, the rest up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
