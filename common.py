@@ -40,13 +40,8 @@ TOY_STD = {"8gaussians": 0.02 / 1.414, "25gaussians": 0.05 / 2.828}  # std of a 
 
 
 def data_kind(dataset):
-    if dataset in TOYS:
-        return "toy"
-    if dataset in IMAGES:
-        return "image"
-    if dataset in TEXTS:
-        return "text"
-    fail(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    kinds = {**dict.fromkeys(TOYS, "toy"), **dict.fromkeys(IMAGES, "image"), **dict.fromkeys(TEXTS, "text")}
+    return kinds.get(dataset) or fail(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
 
 
 def toy_centres(dataset):
@@ -86,10 +81,10 @@ class ToyData:
         return toy_batch(self.dataset, n, np.random.RandomState(seed))
 
     def state_dict(self):
-        return {"rng": numpy_state_plain(self.rng.get_state())}
+        return {"rng": numpy_state(self.rng.get_state())}
 
     def load_state_dict(self, state):
-        self.rng.set_state(numpy_state_from_plain(state["rng"]))
+        self.rng.set_state(numpy_state(state["rng"], plain=False))
 
 
 class TensorData:
@@ -183,7 +178,8 @@ def load_images(dataset, root, size=None, cache=None):
     if not root:
         fail(f"--dataset {dataset} needs its data: {IMAGE_HINT[dataset]}")
     if not os.path.isdir(root):
-        fail(f"data folder {root} does not exist; {IMAGE_HINT[dataset]}")
+        fail(f"data folder {root} {'is a file, not a folder' if os.path.exists(root) else 'does not exist'}; "
+             f"{IMAGE_HINT[dataset]}")
     import torchvision
     try:
         if dataset == "mnist":
@@ -288,7 +284,8 @@ def load_text(root=None, seq_len=SEQ_LEN, max_lines=10_000_000, vocab_size=2048,
     else the embedded corpus. Returns int16 (N, seq_len) train / heldout tensors and the charmap."""
     if root:
         if not os.path.isdir(root):
-            fail(f"text folder {root} does not exist; it should hold training-monolingual.tokenized.shuffled/news.en-*")
+            fail(f"text folder {root} {'is a file, not a folder' if os.path.exists(root) else 'does not exist'}; "
+                 "it should hold training-monolingual.tokenized.shuffled/news.en-*")
         shards = find_billion_word_shards(root)
         if not shards:
             fail(f"no One Billion Word shards (news.en-*) under {root}")
@@ -582,21 +579,12 @@ def resnet_critic(channels=3, width=64):
 # ---- WGAN-GP's MNIST nets (gan_mnist.py) ----------------------------------------------------------
 
 
-class _Crop(nn.Module):
-    def __init__(self, size):
-        super().__init__()
-        self.size = size
-
-    def forward(self, x):
-        return x[:, :, : self.size, : self.size]
-
-
 def mnist_generator(z_dim=128, width=64):
     """WGAN-GP's MNIST generator (gan_mnist.py, wgan-gp mode: no batch norm): linear, three 5x5 stride-2 'SAME'
     deconvolutions, crop 8 -> 7 after the first. Output tanh (the reference: sigmoid on [0, 1] data; ours are
     in [-1, 1])."""
     return nn.Sequential(tf_linear(z_dim, 4 * 4 * 4 * width), nn.ReLU(), nn.Unflatten(1, (4 * width, 4, 4)),
-                         tf_conv(4 * width, 2 * width, 5, 2, transpose=True), nn.ReLU(), _Crop(7),
+                         tf_conv(4 * width, 2 * width, 5, 2, transpose=True), nn.ReLU(), nn.ZeroPad2d((0, -1, 0, -1)),  # crop 8 -> 7
                          tf_conv(2 * width, width, 5, 2, transpose=True), nn.ReLU(),
                          tf_conv(width, 1, 5, 2, transpose=True), nn.Tanh())
 
@@ -887,17 +875,13 @@ def fid_statistics(net, batches):
 # =====================================================================================
 
 
-def sample_noise(n, z_dim, device, generator=None):
-    return torch.randn(n, z_dim, device=device, generator=generator)
-
-
 @torch.no_grad()
 def generate(generator, z_dim, n, device, batch=512, seed=0):
     """n generator outputs from fixed noise (seeded, not touching the training RNG), eval mode."""
     rng = torch.Generator(device=device).manual_seed(seed)
     was_training = generator.training
     generator.eval()
-    out = torch.cat([generator(sample_noise(min(batch, n - i), z_dim, device, rng)) for i in range(0, n, batch)])
+    out = torch.cat([generator(torch.randn(min(batch, n - i), z_dim, device=device, generator=rng)) for i in range(0, n, batch)])
     generator.train(was_training)
     return out
 
@@ -928,7 +912,7 @@ class Evaluator:
         else:
             self.n = self.n or EVAL_SAMPLES["image"]
             self.fid_net = load_fid_net(fid_weights, device) if fid_weights != "none" else None
-            if self.fid_net is not None:
+            if self.fid_net is not None or self.fid_stats:  # a --fid-stats file is checked even without FID
                 self.real_stats = self.real_fid_statistics()
 
     def real_fid_statistics(self):
@@ -977,13 +961,10 @@ class Evaluator:
             if with_fid:
                 mu, sigma = fid_statistics(self.fid_net, samples.split(250))
                 metrics["fid"] = round(frechet_distance(mu, sigma, *self.real_stats), 3)
-            save_image_grid(os.path.join(self.run_dir, f"samples_{step:07d}.png"), samples[:64])
+            import torchvision
+            torchvision.utils.save_image(samples[:64].float().cpu(), os.path.join(self.run_dir, f"samples_{step:07d}.png"),
+                                         nrow=8, normalize=True, value_range=(-1, 1))
         return metrics
-
-
-def save_image_grid(path, images):
-    import torchvision
-    torchvision.utils.save_image(images.float().cpu(), path, nrow=8, normalize=True, value_range=(-1, 1))
 
 
 @torch.no_grad()
@@ -1125,14 +1106,26 @@ def parse_args(args_class, argv, defaults, *, script="note", about="", note=None
         args.eval_samples = EVAL_SAMPLES[kind]
     if getattr(args, "image_size", 0) is None and kind == "image":
         args.image_size = IMAGE_SIZE[args.dataset]
+    if kind == "toy" and args.data_root is not None:
+        fail(f"--data-root is for images and text; --dataset {args.dataset} is a 2D toy, generated on the fly")
     args.cache_dir = cache_dir(args)
+    if os.path.exists(args.cache_dir) and not os.path.isdir(args.cache_dir):
+        fail(f"--cache-dir {args.cache_dir} is a file, not a folder")
     set_threads(args)
+    warnings = [f"--threads {args.threads} on {os.cpu_count()} CPUs: the threads will wait on each other"
+                ] * (args.threads > (os.cpu_count() or 1))
+    warnings += [f"--log-every {args.log_every} is above --iters {args.iters}: TensorBoard gets the last "
+                 "iteration only"] * (args.log_every > args.iters)
+    warnings += [f"--eval-samples {args.eval_samples}: toy W1 and modes from so few points are mostly noise "
+                 "(1,000 is the default)"] * (kind == "toy" and args.eval_samples < 100)
     for line in notes:  # after every check: an error is never preceded by them
         print(f"{script}: {line}")
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
     return args
 
 
-RESUME_MAY_CHANGE = ("iters", "device", "threads", "log_every", "resume", "runs_dir")  # runs_dir: ignored
+RESUME_MAY_CHANGE = ("iters", "device", "threads", "log_every", "resume")
 
 
 def resumed_args(args, given):
@@ -1282,26 +1275,23 @@ def seed_everything(seed):
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def numpy_state_plain(state):
-    """A numpy RandomState state as plain values and a tensor, which torch.load(weights_only=True) reads."""
+def numpy_state(state, plain=True):
+    """A numpy RandomState state as plain values and a tensor (which torch.load(weights_only=True) reads), and back."""
     name, keys, position, has_gauss, cached = state
-    return [name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached)]
-
-
-def numpy_state_from_plain(plain):
-    name, keys, position, has_gauss, cached = plain
+    if plain:
+        return [name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached)]
     return name, keys.numpy().astype(np.uint32), position, has_gauss, cached
 
 
 def rng_state():
-    return {"python": random.getstate(), "numpy": numpy_state_plain(np.random.get_state()),
+    return {"python": random.getstate(), "numpy": numpy_state(np.random.get_state()),
             "torch": torch.get_rng_state(), **({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available()
                                                else {})}
 
 
 def set_rng_state(state):
     random.setstate(state["python"])
-    np.random.set_state(numpy_state_from_plain(state["numpy"]))
+    np.random.set_state(numpy_state(state["numpy"], plain=False))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -1393,13 +1383,13 @@ class Run:
         """Hold an exclusive lock on RUN/.lock until `release` (the loop's end) or this process's exit."""
         import fcntl
         try:  # never through a link, never a pipe: O_NOFOLLOW, and a regular file checked before reading
-            handle = os.fdopen(os.open(self.path(".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK,
-                                       0o644), "r+")
+            fd = os.open(self.path(".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
         except OSError as e:
             fail(f"{self.path('.lock')} cannot be opened as the run's lock file ({e.strerror})")
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            handle.close()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
             fail(f"{self.path('.lock')} is not a regular file; remove it")
+        handle = os.fdopen(fd, "r+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -1421,6 +1411,8 @@ class Run:
             self.tb.close()
             self.tb = None
         if self._lock is not None:
+            with contextlib.suppress(OSError):
+                self._lock.truncate(0)  # a finished run's .lock names no process
             self._lock.close()
             self._lock = None
 
@@ -1447,6 +1439,13 @@ class Run:
         self.start_time, step = time.time(), 0
         if self.args.resume:
             step = self.load_checkpoint(state)
+            if self.args.iters < step:
+                fail(f"{self.dir} is at iteration {step}; --iters {self.args.iters} is below it: pass --iters N "
+                     f"above {step} to train further")
+            if self.args.iters == step:
+                print(f"{self.dir} has already finished its {step} iterations; pass --iters N to train further")
+                self.catch_stop_signals()
+                return step
             if rank() != 0:  # every rank resumed rank 0's streams: give each its own again
                 seed_everything(self.args.seed + rank() + step)
         if self.writes:
@@ -1714,3 +1713,7 @@ def save_cached(path, saver):
         with contextlib.suppress(OSError):
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             write_atomically(path, saver, binary=True)
+
+
+if __name__ == "__main__":
+    print(__doc__.strip() + "\n\nNot a script: run one of the method files, e.g. python wgangp.py --help.")

@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import sys
+import textwrap
 
 import numpy as np
 
@@ -24,17 +25,32 @@ def read_metrics(run_dir):
         return list(csv.DictReader(f))
 
 
-def run_group(run_dir):
-    """A run's group in a plot: its script and dataset (args.json; else the folder name), and its seed."""
+NOT_A_SETTING = ("seed", "run_name", "resume", "runs_dir", "cache_dir", "device", "threads", "log_every", "run",
+                 "resumes", "data_root")
+
+
+def run_settings(run_dir):
+    """args.json of a run ({} when it cannot be read), and its script, dataset and seed (else from the folder name)."""
     settings = {}
     with contextlib.suppress(OSError, ValueError):
         with open(os.path.join(run_dir, "args.json")) as f:
             settings = json.load(f)
-    parts = os.path.basename(os.path.normpath(run_dir)).split("__")
-    record = settings.get("run")
-    script = (record.get("script") if isinstance(record, dict) else None) or parts[0]
-    dataset = settings.get("dataset") or (parts[1] if len(parts) > 1 else "?")
-    return f"{script} {dataset}", settings.get("seed", parts[2] if len(parts) > 2 else "?")
+    settings = settings if isinstance(settings, dict) else {}
+    parts = os.path.basename(os.path.normpath(run_dir)).split("__") + ["?", "?"]
+    record = settings.get("run") if isinstance(settings.get("run"), dict) else {}
+    return settings, record.get("script") or parts[0], settings.get("dataset") or parts[1], settings.get("seed", parts[2])
+
+
+def run_groups(run_dirs):
+    """Each run's group: its script and dataset, and every setting that differs between runs of the same script
+    and dataset (`advas.py` and `advas.py --no-advas`, or two run lengths, are two groups, never one mean)."""
+    found = [run_settings(d) for d in run_dirs]
+    groups = []
+    for settings, script, dataset, seed in found:
+        peers = [s for s, sc, ds, _ in found if (sc, ds) == (script, dataset)]
+        differ = sorted(k for k in settings if k not in NOT_A_SETTING and any(p.get(k) != settings[k] for p in peers))
+        groups.append((" ".join([script, dataset] + [f"{k}={settings[k]}" for k in differ]), seed))
+    return groups
 
 
 def plot_runs(runs, metric, path, title=None, bayes=None):
@@ -45,8 +61,7 @@ def plot_runs(runs, metric, path, title=None, bayes=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     groups = collections.defaultdict(list)
-    for label, run_dir in runs:
-        name, seed = run_group(run_dir)
+    for (label, run_dir), (name, seed) in zip(runs, run_groups([run_dir for _, run_dir in runs])):
         rows = [r for r in read_metrics(run_dir) if r.get(metric) not in (None, "")]
         groups[label or name].append((seed, rows))
     if not any(rows for members in groups.values() for _, rows in members):
@@ -54,6 +69,7 @@ def plot_runs(runs, metric, path, title=None, bayes=None):
         common.fail(f"no run has the metric {metric!r}; these runs have: {', '.join(have) or 'no metrics yet'}")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    groups = {name: members for name, members in groups.items() if any(rows for _, rows in members)}
     for colour, (name, members) in zip(colours * 4, sorted(groups.items())):
         seeds = sorted({str(seed) for seed, _ in members})
         label = f"{name} ({len(members)} run{'s' * (len(members) > 1)}, seed{'s' * (len(seeds) > 1)} {', '.join(seeds)})"
@@ -85,7 +101,7 @@ def plot_runs(runs, metric, path, title=None, bayes=None):
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle(title or f"{metric}: " + " vs ".join(sorted(groups)), fontsize=10)
+    fig.suptitle(textwrap.fill(title or f"{metric}: " + " vs ".join(sorted(groups)), 130), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -128,3 +128,22 @@ def test_advas_variants_agree_with_the_definition(capsys):
     for row in rows:  # "directions" (X and X' only, no gradient) has nothing to compare
         if row[2].strip() in advas_variants.GRADIENTS:
             assert all(float(e) < 1e-8 for e in row[3].split("/")), row
+
+
+def test_plot_keeps_runs_of_different_settings_apart_and_skips_groups_without_the_metric(tmp_path, monkeypatch):
+    runs = []
+    for name, advas, iters in (("a1", True, 2000), ("a2", True, 2000), ("n1", False, 2000), ("n2", False, 4000)):
+        run = fake_run(tmp_path, name, "advas", "swissroll", int(name[1]), [0.9, 0.5])
+        settings = json.load(open(os.path.join(run, "args.json")))
+        json.dump({**settings, "advas": advas, "iters": iters}, open(os.path.join(run, "args.json"), "w"))
+        runs.append((None, run))
+    other = tmp_path / "text"
+    other.mkdir()
+    (other / "metrics.csv").write_text("iteration,seconds,js4\n2,1.0,0.9\n")
+    figures = capture_figure(monkeypatch)
+    plot.plot_runs(runs + [(None, str(other))], "w1", str(tmp_path / "out.png"))
+    labels = {line.get_label() for line in figures[0].axes[0].lines if not line.get_label().startswith("_")}
+    assert any(label.startswith("advas swissroll advas=True iters=2000 (2 runs") for label in labels), labels
+    assert any(label.startswith("advas swissroll advas=False iters=2000 (1 run") for label in labels), labels
+    assert any(label.startswith("advas swissroll advas=False iters=4000 (1 run") for label in labels), labels
+    assert not any("text" in label for label in labels)  # no legend entry for a group without w1

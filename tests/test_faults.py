@@ -198,3 +198,74 @@ def test_damaged_run_state_is_one_line(tmp_path):
     torch.save(state, os.path.join(run_dir, "checkpoint.pt"))
     with pytest.raises(common.UserError, match="damaged|does not match"):
         wgangp.main(["--resume", run_dir, "--iters", "4"])
+
+
+def test_links_and_pipes_in_a_run_folder(tmp_path):
+    run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path)])
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    # a link planted where a temp file will be written is replaced, not written through
+    os.symlink(victim, os.path.join(run_dir, f"args.json.tmp{os.getpid()}"))
+    os.symlink(victim, os.path.join(run_dir, f"checkpoint.pt.tmp{os.getpid()}"))
+    wgangp.main(["--resume", run_dir, "--iters", "4"])
+    assert victim.read_text() == "keep me" and final_state(run_dir)["step"] == 4
+    assert json.load(open(os.path.join(run_dir, "args.json")))["iters"] == 4
+    # a .lock linked to another file is refused, the file untouched
+    os.remove(os.path.join(run_dir, ".lock"))
+    os.symlink(os.path.join(run_dir, "args.json"), os.path.join(run_dir, ".lock"))
+    before = open(os.path.join(run_dir, "args.json")).read()
+    assert_one_error_line(run_script("wgangp.py", "--resume", run_dir, "--iters", "6"), "lock file")
+    assert open(os.path.join(run_dir, "args.json")).read() == before
+    # a named pipe as args.json or .lock: one line, no hang
+    os.remove(os.path.join(run_dir, ".lock"))
+    os.mkfifo(os.path.join(run_dir, ".lock"))
+    assert_one_error_line(run_script("wgangp.py", "--resume", run_dir, "--iters", "6"), "not a regular file")
+    os.remove(os.path.join(run_dir, ".lock"))
+    os.rename(os.path.join(run_dir, "args.json"), os.path.join(run_dir, "args.saved"))
+    os.mkfifo(os.path.join(run_dir, "args.json"))
+    assert_one_error_line(run_script("wgangp.py", "--resume", run_dir, "--iters", "6"), "args.json cannot be read")
+
+
+def test_flags_that_would_be_silently_misread_are_one_line(tmp_path, capsys):
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    with pytest.raises(common.UserError, match="28x28 images train WGAN-GP's MNIST nets"):
+        wgangp.main(["--dataset", "digits", "--arch", "resnet", "--iters", "1"] + runs)
+    with pytest.raises(common.UserError, match="--data-root is for images and text"):
+        wgangp.main(["--dataset", "swissroll", "--data-root", str(tmp_path)] + runs)
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(common.UserError, match="--cache-dir .* is a file"):
+        wgangp.main(TOY + ["--cache-dir", str(tmp_path / "a_file")] + runs)
+    with pytest.raises(common.UserError, match="is a file, not a folder"):
+        wgangp.main(["--dataset", "folder", "--data-root", str(tmp_path / "a_file")] + runs)
+    with pytest.raises(common.UserError, match="--fid-stats .*: not an .npz"):
+        wgangp.main(["--dataset", "digits", "--fid-weights", "none", "--fid-stats", str(tmp_path / "a_file"),
+                     "--width", "4", "--batch-size", "8", "--iters", "1"] + runs)
+    run_dir = wgangp.main(TOY + ["--iters", "4", "--eval-every", "2"] + runs)
+    settings = open(os.path.join(run_dir, "args.json")).read()
+    with pytest.raises(common.UserError, match="is at iteration 4; --iters 2 is below it"):
+        wgangp.main(["--resume", run_dir, "--iters", "2"])
+    capsys.readouterr()
+    wgangp.main(["--resume", run_dir])  # finished: says so, changes nothing
+    assert "has already finished its 4 iterations; pass --iters N" in capsys.readouterr().out
+    assert open(os.path.join(run_dir, "args.json")).read() == settings
+    with pytest.raises(common.UserError, match="not --runs-dir"):
+        wgangp.main(["--resume", run_dir, "--runs-dir", str(tmp_path / "elsewhere")])
+    assert open(os.path.join(run_dir, ".lock")).read() == ""  # a finished run's lock names no process
+
+
+def test_doubtful_but_valid_settings_run_with_a_warning(tmp_path, capsys):
+    before = torch.get_num_threads()
+    try:
+        run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--eval-samples", "5", "--log-every", "50",
+                                     "--threads", str(4 * (os.cpu_count() or 1)), "--runs-dir", str(tmp_path)])
+    finally:
+        torch.set_num_threads(before)
+    err = capsys.readouterr().err
+    assert os.path.exists(os.path.join(run_dir, "checkpoint.pt"))
+    for warning in ("--threads", "--log-every 50 is above --iters 2", "--eval-samples 5"):
+        assert f"warning: {warning}" in err, err
+
+
+def test_common_py_run_by_mistake_says_what_it_is():
+    result = run_script("common.py", "--help")
+    assert result.returncode == 0 and "Not a script" in result.stdout
