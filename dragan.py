@@ -67,8 +67,8 @@ class Args:
 DEMO_NOTE = ("the toy demo trains WGAN-DRA (--loss wgan, 5 critic steps); DRAGAN's GAN loss with one critic step "
              "collapses on this toy")
 DEFAULTS = {
-    "toy": dict(loss="wgan", width=512, iters=800, batch_size=256, n_critic=5, lam=10.0, optimizer="adam",
-                lr_critic=1e-4, lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="mlp", eval_every=200,
+    "toy": dict(loss="wgan", width=512, iters=600, batch_size=256, n_critic=5, lam=10.0, optimizer="adam",
+                lr_critic=1e-4, lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="mlp", eval_every=150,
                 generator_batch_norm=False),
     "blog": dict(loss="wgan", width=512, iters=5000, batch_size=256, n_critic=10, lam=10.0, optimizer="rmsprop",
                  lr_critic=5e-5, lr_generator=5e-5, beta1=0.5, beta2=0.9, arch="mlp-leaky", eval_every=500,

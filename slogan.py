@@ -57,8 +57,8 @@ class Args:
 # The WGAN-GP settings per data kind with the blog's lambda = 10 everywhere. "blog": the Lernapparat notebook
 # (RMSprop 5e-5, 10 critic steps, LeakyReLU MLPs, 5000 generator iterations, lambda 10).
 DEFAULTS = {
-    "toy": dict(width=512, iters=800, batch_size=256, n_critic=5, lam=10.0, optimizer="adam", lr_critic=1e-4,
-                lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="mlp", eval_every=200, generator_batch_norm=False),
+    "toy": dict(width=512, iters=600, batch_size=256, n_critic=5, lam=10.0, optimizer="adam", lr_critic=1e-4,
+                lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="mlp", eval_every=150, generator_batch_norm=False),
     "blog": dict(width=512, iters=5000, batch_size=256, n_critic=10, lam=10.0, optimizer="rmsprop", lr_critic=5e-5,
                  lr_generator=5e-5, beta1=0.5, beta2=0.9, arch="mlp-leaky", eval_every=500,
                  generator_batch_norm=False),

@@ -5,6 +5,7 @@ samples; `--one-sided` penalises only slopes above 1 (Petzka et al.'s WGAN-LP, "
 
     python wgangp.py                                     # swiss roll on CPU, ~2 min, picture in runs/
     python wgangp.py --dataset 25gaussians --schedule blog --one-sided      # the Lernapparat notebook's setting
+    python wgangp.py --dataset celeba --data-root img_align_celeba       # DCGAN 64x64; or mnist / cifar10 --data-root ROOT
     python wgangp.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output
     python wgangp.py --dataset celeba --data-root img_align_celeba --arch resnet --n-critic 1 \\
         --lr-critic 3e-4 --lr-generator 1e-4 --beta1 0 --iters 100000      # FOGAN's CelebA baseline (TTUR)
@@ -57,8 +58,8 @@ class Args:
 # (WGAN_GP/run_ttur.sh: 500k iterations, one critic step, lr 3e-4 / 1e-4, --batch_norm_g). "blog": the
 # Lernapparat notebook (RMSprop 5e-5, 10 critic steps, LeakyReLU MLPs, 5000 generator iterations, lambda 10).
 DEFAULTS = {
-    "toy": dict(width=512, iters=800, batch_size=256, n_critic=5, lam=0.1, optimizer="adam", lr_critic=1e-4,
-                lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="mlp", eval_every=200, generator_batch_norm=False),
+    "toy": dict(width=512, iters=600, batch_size=256, n_critic=5, lam=0.1, optimizer="adam", lr_critic=1e-4,
+                lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="mlp", eval_every=150, generator_batch_norm=False),
     "blog": dict(width=512, iters=5000, batch_size=256, n_critic=10, lam=10.0, optimizer="rmsprop", lr_critic=5e-5,
                  lr_generator=5e-5, beta1=0.5, beta2=0.9, arch="mlp-leaky", eval_every=500,
                  generator_batch_norm=False),
