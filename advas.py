@@ -162,7 +162,7 @@ def advas_gradient(g_orig, g_advas):
 
 
 def main(argv=None):
-    args = common.parse_args(Args, argv, DEFAULTS, script="advas", about=__doc__, note=DEMO_NOTE)
+    args = common.parse_args(Args, argv, DEFAULTS, about=__doc__, note=DEMO_NOTE)
     if args.advas and args.batch_size % 2:
         common.fail(f"AdvAs splits the batch into two halves: --batch-size must be even, got {args.batch_size}")
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
@@ -183,9 +183,9 @@ def main(argv=None):
     else:  # Adam(alpha, beta1, beta2), as every paper here
         opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
         opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
-    evaluate = common.Evaluator(data, run.dir, args.eval_samples, args.fid_weights, device, args.fid_stats)
+    evaluate = common.Evaluator(data, run, generator, critic, z_dim, device, args)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
-                      data=data)
+                      data=data, evaluate=evaluate)  # evaluate: a checkpoint whose row a kill lost
     piecewise_linear = is_piecewise_linear(common.unwrap(critic))  # ReLU-type critic: AdvAs skips a pass of zeros
 
     for step in run.steps(start):  # progress bar, Ctrl-C / SIGTERM
@@ -226,7 +226,7 @@ def main(argv=None):
         if run.checkpoint_due(done):  # checkpoint first: after a stop signal it is what must land
             run.save(done, generator=generator, critic=critic, opt_generator=opt_generator,
                      opt_critic=opt_critic, data=data)
-            run.log_metrics(done, evaluate(generator, critic, z_dim, done, quick=run.stopping))
+            run.log_metrics(done, evaluate(done, quick=run.stopping))
     return run.dir
 
 

@@ -208,17 +208,19 @@ def image_files(root):
         seen_dirs.add(real)
         for name in names:
             path = os.path.join(folder, name)
-            if name.lower().endswith(IMAGE_SUFFIXES) and os.path.realpath(path) not in seen_files:
+            if name.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(path) and os.path.realpath(path) not in \
+                    seen_files:  # regular files only: a named pipe would block the decoder
                 seen_files.add(os.path.realpath(path))
                 files.append(path)
     return sorted(files)
 
 
 def to_rgb_uint8(im):
-    """A PIL image as (H, W, 3) uint8. 16-bit images (mode I;16 / I) are scaled from 0..65535, not clipped."""
+    """A PIL image as (H, W, 3) uint8. 16-bit images (I;16) are scaled from 0..65535, dark ones too; 32-bit
+    integer images (I) likewise when their values exceed 255."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         array = np.asarray(im, dtype=np.float64)
-        array = np.round(array / 257.0) if array.max() > 255 else array
+        array = np.round(array / 257.0) if im.mode != "I" or array.max() > 255 else array
         return np.repeat(np.clip(array, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
     return np.array(im.convert("RGB"))
 
@@ -227,12 +229,14 @@ def load_image_folder(root, size, center_crop=True, cache=None):
     files = image_files(root)
     if not files:
         fail(f"no .jpg/.png images under {root}")
-    # the cache key holds every file's path, size and modification time: a replaced image is decoded again
-    listing = "\n".join(f"{f}|{os.path.getsize(f)}|{os.stat(f).st_mtime_ns}" for f in files)
+    # the cache key holds every file's path, size, modification and change time (ctime: no user can set it back,
+    # so an image rewritten in place is decoded again); a cache file must also have the shape it stands for
+    listing = "\n".join(f"{f}|{os.stat(f).st_size}|{os.stat(f).st_mtime_ns}|{os.stat(f).st_ctime_ns}" for f in files)
     key = hashlib.sha1(f"{os.path.realpath(root)}|{size}|{center_crop}\n{listing}".encode()).hexdigest()[:16]
     path = os.path.join(cache, f"images_{size}px_{key}.npy") if cache else None
-    cached = load_cached(path, lambda p: torch.from_numpy(np.load(p)))
-    if cached is not None:
+    cached = load_cached(path, lambda p: torch.from_numpy(np.load(p, allow_pickle=False)))
+    if cached is not None and cached.dtype == torch.uint8 and cached.dim() == 4 and cached.shape[1] == 3 \
+            and tuple(cached.shape[2:]) == (size, size) and 0 < len(cached) <= len(files):
         return cached
     from PIL import Image
     from tqdm import tqdm
@@ -267,6 +271,9 @@ def find_billion_word_shards(root):
     for folder in (os.path.join(root, "training-monolingual.tokenized.shuffled"), root):
         shards = sorted(glob.glob(os.path.join(folder, "news.en-*")))
         if shards:
+            odd = [s for s in shards if not os.path.isfile(s)]  # a folder or a named pipe would fail or block
+            if odd:
+                fail(f"{odd[0]} is not a regular file")
             return shards
     return []
 
@@ -751,9 +758,9 @@ class NgramReference:
         digest = hashlib.sha1(lines.tobytes() + f"|{vocab_size}|{max_n}".encode()).hexdigest()[:16]
         path = os.path.join(cache_dir, f"ngram_counts_{digest}.npz") if cache_dir else None
         names = [f"keys{n}" for n in range(1, max_n + 1)] + [f"counts{n}" for n in range(1, max_n + 1)]
-        saved = load_cached(path, lambda p: load_npz(p, names))
-        if saved is not None:
-            self.keys, self.counts = saved[:max_n], saved[max_n:]
+        saved = load_cached(path, lambda p: load_npz(p, names + ["digest"]))
+        if saved is not None and str(saved[-1]) == digest:  # the counts of this corpus, not a file put in its place
+            self.keys, self.counts = saved[:max_n], saved[max_n:-1]
             return
         self.keys, self.counts = [], []
         rank = None  # rank of the (n-1)-gram starting at each position
@@ -765,7 +772,8 @@ class NgramReference:
             self.counts.append(counts)
             rank = inverse.reshape(key.shape)
         save_cached(path, lambda f: np.savez(f, **{f"keys{n + 1}": k for n, k in enumerate(self.keys)},
-                                             **{f"counts{n + 1}": c for n, c in enumerate(self.counts)}))
+                                             **{f"counts{n + 1}": c for n, c in enumerate(self.counts)},
+                                             digest=np.array(digest)))
 
     def jsd(self, samples, n):
         """JSD in bits between the n-grams of encoded samples ((M, L) ints) and the reference's."""
@@ -892,11 +900,14 @@ EVAL_SAMPLES = {"toy": 1000, "text": 6400, "image": 10_000}  # samples per evalu
 
 
 class Evaluator:
-    """The metrics of a data kind, with whatever they need prepared once (reference n-grams, FID statistics)."""
+    """The metrics of a data kind for these nets, with whatever they need prepared once (reference n-grams, FID
+    statistics); `evaluate(step)` computes them and writes the samples into the run folder. `args` gives
+    --eval-samples, --fid-weights and --fid-stats (where the script has them)."""
 
-    def __init__(self, data, run_dir, eval_samples=None, fid_weights=None, device=None, fid_stats=None):
-        self.data, self.run_dir, self.device, self.fid_stats = data, run_dir, device, fid_stats
-        self.n = eval_samples
+    def __init__(self, data, run, generator, critic, z_dim, device, args):
+        self.data, self.run, self.nets, self.z_dim, self.device = data, run, (generator, critic), z_dim, device
+        self.n, self.fid_stats = args.eval_samples, getattr(args, "fid_stats", None)
+        fid_weights = getattr(args, "fid_weights", None)
         self.enabled = rank() == 0  # under torchrun, rank 0 evaluates
         if not self.enabled:
             return
@@ -926,18 +937,18 @@ class Evaluator:
         items = self.data.items
         key = hashlib.sha1(f"{self.data.dataset}|{tuple(items.shape)}|{int(items[::997].long().sum())}".encode())
         path = os.path.join(self.data.cache, f"fid_stats_{key.hexdigest()[:12]}.npz") if self.data.cache else None
-        saved = load_cached(path, lambda p: load_npz(p, ("mu", "sigma")))
-        if saved is not None:
-            return tuple(saved)
+        saved = load_cached(path, lambda p: load_npz(p, ("mu", "sigma", "key")))
+        if saved is not None and str(saved[2]) == key.hexdigest() and saved[0].shape == (2048,):
+            return tuple(saved[:2])
         mu, sigma = fid_statistics(self.fid_net, (self.data.convert(b) for b in items.split(250)))
-        save_cached(path, lambda f: np.savez(f, mu=mu, sigma=sigma))
+        save_cached(path, lambda f: np.savez(f, mu=mu, sigma=sigma, key=np.array(key.hexdigest())))
         return mu, sigma
 
-    def __call__(self, generator, critic, z_dim, step, quick=False):
+    def __call__(self, step, quick=False):
         """The metrics at `step`, and samples written to the run folder. quick (on a stop signal): no FID."""
         if not self.enabled:
             return {}
-        generator, critic = unwrap(generator), unwrap(critic)
+        (generator, critic), z_dim, folder = map(unwrap, self.nets), self.z_dim, self.run.dir
         with_fid = self.data.kind == "image" and self.fid_net is not None and not quick
         needed = self.n if self.data.kind != "image" or with_fid else 64  # images without FID: the grid only
         # text: in batches of --batch-size, as the original samples (its first two batch norms use batch statistics)
@@ -946,24 +957,27 @@ class Evaluator:
         metrics = {}
         if self.data.kind == "toy":
             points = samples.cpu().numpy()
+            if not (np.abs(points) < 1e15).all():  # inf, NaN, or so large that the W1 matching overflows
+                fail(f"the generator's samples are not finite at iteration {step} (its weights overflowed: lower "
+                     "the learning rate or the penalty weight)")
             metrics.update(toy_scores(points, self.data.dataset, self.reference))
-            plot_toy(os.path.join(self.run_dir, f"toy_{step:07d}.png"), critic, self.reference, points,
-                     f"{os.path.basename(self.run_dir)}  iteration {step}", self.device)
+            plot_toy(os.path.join(folder, f"toy_{step:07d}.png"), critic, self.reference, points,
+                     f"{os.path.basename(folder)}  iteration {step}", self.device)
         elif self.data.kind == "text":
             indices = samples.argmax(1)  # (n, seq_len): argmax decoding
             for n in range(1, 7):
                 metrics[f"js{n}"] = round(self.ngrams.jsd(indices, n), 5)
             metrics.update(text_collapse_scores(indices))
             metrics.update({k: round(v, 5) for k, v in self.bayes.items()})
-            with open(os.path.join(self.run_dir, f"samples_{step:07d}.txt"), "w") as f:
-                f.write("\n".join(decode_text(indices[:100], self.data.chars)) + "\n")
+            lines = decode_text(indices[:100], self.data.chars)
+            write_atomically(os.path.join(folder, f"samples_{step:07d}.txt"), lambda f: f.write("\n".join(lines) + "\n"))
         else:
             if with_fid:
                 mu, sigma = fid_statistics(self.fid_net, samples.split(250))
                 metrics["fid"] = round(frechet_distance(mu, sigma, *self.real_stats), 3)
             import torchvision
-            torchvision.utils.save_image(samples[:64].float().cpu(), os.path.join(self.run_dir, f"samples_{step:07d}.png"),
-                                         nrow=8, normalize=True, value_range=(-1, 1))
+            write_atomically(os.path.join(folder, f"samples_{step:07d}.png"), lambda f: torchvision.utils.save_image(
+                samples[:64].float().cpu(), f, format="png", nrow=8, normalize=True, value_range=(-1, 1)), binary=True)
         return metrics
 
 
@@ -988,7 +1002,7 @@ def plot_toy(path, critic, real, fake, title="", device="cpu", limit=2.0):
     ax.set_ylim(-limit, limit)
     ax.set_title(title, fontsize=8)
     ax.legend(loc="upper right", fontsize=7)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"), binary=True)
     plt.close(fig)
 
 
@@ -1020,14 +1034,15 @@ def run_cli(main):
             message = str(e)
         elif isinstance(e, OSError):
             message = (e.strerror or type(e).__name__) + (f": {e.filename}" if getattr(e, "filename", None) else "")
-        elif isinstance(e, torch.OutOfMemoryError):
-            message = "out of device memory; try a smaller --batch-size or --width, or --amp bf16"
+        elif isinstance(e, (torch.OutOfMemoryError, MemoryError)):
+            message = "out of memory; try a smaller --batch-size, --width or --eval-samples (or --amp bf16)"
         else:
             raise
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
-    if Run.current is not None and Run.current.stop_signal is not None:
-        sys.exit(128 + Run.current.stop_signal)
+    run = Run.current
+    if run is not None and run.stop_signal is not None and run.saved_step != run.args.iters:
+        sys.exit(128 + run.stop_signal)  # stopped early (a signal after the final checkpoint: finished, exit 0)
 
 
 # ---- arguments ------------------------------------------------------------------------------------------------
@@ -1043,7 +1058,7 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see --help)")
 
 
-def parse_args(args_class, argv, defaults, *, script="note", about="", note=None):
+def parse_args(args_class, argv, defaults, *, about="", note=None):
     """The run's settings: the command line, then the row of `defaults` for the data kind ("toy", "image",
     "text"; "blog" under `--schedule blog`; "<kind> embedded" on top where no --data-root is given: a CPU-sized
     miniature on embedded data). With `--resume RUN`, RUN/args.json instead (see `resumed_args`).
@@ -1118,8 +1133,7 @@ def parse_args(args_class, argv, defaults, *, script="note", about="", note=None
                  "iteration only"] * (args.log_every > args.iters)
     warnings += [f"--eval-samples {args.eval_samples}: toy W1 and modes from so few points are mostly noise "
                  "(1,000 is the default)"] * (kind == "toy" and args.eval_samples < 100)
-    for line in notes:  # after every check: an error is never preceded by them
-        print(f"{script}: {line}")
+    args.notes = notes  # printed when the run starts (Run.start): an error is never preceded by them
     for line in warnings:
         print(f"warning: {line}", file=sys.stderr)
     return args
@@ -1335,8 +1349,8 @@ class Run:
     current = None  # the Run of this process, for run_cli's clean-up and exit status
 
     def __init__(self, script, args):
-        """Make and lock the run folder (a new run's `start` writes args.json into it; `abandon` removes it if the
-        run fails before its first checkpoint)."""
+        """The run folder's name; `start` makes and locks it once the data and nets are ready (a run stopped or
+        failing before that leaves nothing behind; `abandon` removes a folder with no checkpoint yet)."""
         self.script, self.args, self.writes = script, args, rank() == 0
         stamp = f"{datetime.datetime.now():%Y%m%d-%H%M%S}"
         self.dir = args.resume or os.path.join(args.runs_dir,
@@ -1347,13 +1361,13 @@ class Run:
         self.stopping = False    # checkpoint_due saw a stop signal (on any rank): the loop ends after this iteration
         self._first_bad, self._calls = {}, (None, 0)  # check_finite's record; (iteration, calls in it)
         self._train, self._last_log = None, None  # the latest iteration's terms; (iteration, time) of the last log
+        self._train_at_checkpoint = {}  # a resumed checkpoint's loss terms, for the row of its evaluation
+        self.saved_step = None  # the step of the last checkpoint this process wrote
         if Run.current is not None:
             Run.current.release()  # one run at a time in a process: the previous one has ended
         Run.current = self
-        if self.writes:
-            if not args.resume:
-                self.make_folder()
-            self.lock()
+        if self.writes and not args.resume and args.run_name and os.path.exists(self.dir):
+            self.refuse_taken_name()  # now, not after the data has loaded
 
     def make_folder(self):
         """Create the run folder; an auto-named run that meets a folder of the same name (another run started
@@ -1368,9 +1382,11 @@ class Run:
                 return
             except FileExistsError:
                 if self.args.run_name:
-                    fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new "
-                         "--run-name")
+                    self.refuse_taken_name()
                 self.dir, suffix = f"{base}-{suffix}", suffix + 1
+
+    def refuse_taken_name(self):
+        fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new --run-name")
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -1432,11 +1448,19 @@ class Run:
 
     # -- the start: a new run's args.json, or a resumed run's checkpoint
 
-    def start(self, **state):
-        """A new run: write args.json, return 0. A resumed run: load checkpoint.pt into the given objects (nets,
-        optimisers, data stream) and the RNGs, drop the metrics.csv rows logged after it, return its step. From
-        then on Ctrl-C / SIGTERM ask the loop to stop and save."""
+    def start(self, evaluate=None, **state):
+        """Make and lock the run folder. A new run: write args.json, return 0. A resumed run: load checkpoint.pt
+        into the given objects (nets, optimisers, data stream) and the RNGs, drop the metrics.csv rows logged after
+        it, run `evaluate` for it if its own row is missing (a process killed between the checkpoint and the row),
+        return its step. From then on Ctrl-C / SIGTERM ask the loop to stop and save."""
         self.start_time, step = time.time(), 0
+        if self.writes:
+            if not self.args.resume:
+                self.make_folder()
+            self.lock()
+            for leftover in glob.glob(os.path.join(glob.escape(self.dir), "*.tmp[0-9]*")):  # of a killed process
+                with contextlib.suppress(OSError):
+                    os.remove(leftover)
         if self.args.resume:
             step = self.load_checkpoint(state)
             if self.args.iters < step:
@@ -1462,7 +1486,16 @@ class Run:
             else:
                 record["run"] = {"script": self.script, **run_record(state)}
             write_atomically(self.path("args.json"), lambda f: json.dump(record, f, indent=2))
-            self.open_tensorboard(step)
+            missing = bool(step) and evaluate is not None and not any(
+                int(r["iteration"]) == step for r in read_metrics_rows(self.path("metrics.csv")))
+            self.open_tensorboard(step, keep_step=not missing)
+            if missing:  # killed between the checkpoint and its row: the same samples (fixed noise), the same row
+                if self.tb is not None and (step % self.args.log_every == 0 or step == self.args.iters):
+                    for name, value in self._train_at_checkpoint.items():
+                        self.tb.add_scalar(f"train/{name}", value, step)
+                self.log_metrics(step, evaluate(step))
+        for line in getattr(self.args, "notes", []):  # what the CPU demo trains, how to run the paper's setting
+            print(f"{self.script}: {line}")
         print(f"resumed {self.dir} at iteration {step}" if step else f"{self.script}: writing to {self.dir}")
         self.catch_stop_signals()
         return step
@@ -1478,11 +1511,20 @@ class Run:
                  f"not {self.script}")
         try:
             for name, obj in state.items():
+                saved_type = payload.get("types", {}).get(name, type(unwrap(obj)).__name__)
+                if saved_type != type(unwrap(obj)).__name__:
+                    fail(f"{path}: its {name} is {saved_type}, this run's {type(unwrap(obj)).__name__} (args.json "
+                         "changed?)")
                 try:
                     unwrap(obj).load_state_dict(payload[name])
                 except (RuntimeError, KeyError, ValueError) as e:
-                    fail(f"{path}: its {name} does not match this run's ({str(e).strip().splitlines()[0]})")
+                    fail(f"{path}: its {name} does not match this run's ({' '.join(str(e).split())[:300]})")
+                if isinstance(obj, torch.optim.Optimizer):  # its statistics must fit the parameters they follow
+                    for p, statistics in obj.state.items():
+                        if any(torch.is_tensor(v) and v.dim() and v.shape != p.shape for v in statistics.values()):
+                            fail(f"{path}: its {name} holds statistics of another shape than the parameters")
             set_rng_state(payload["rng"])
+            self._train_at_checkpoint = {k: float(v) for k, v in payload.get("train", {}).items()}
             self.elapsed_before, step = float(payload["seconds"]), int(payload["step"])
         except UserError:
             raise
@@ -1492,15 +1534,15 @@ class Run:
             fail(f"{path} is damaged (step {step})")
         return step
 
-    def open_tensorboard(self, step):
+    def open_tensorboard(self, step, keep_step=True):
         """The TensorBoard event file in the run folder (`tensorboard --logdir runs`); a resumed run hides the
-        points logged after its checkpoint (purge_step: those at `step` itself stay)."""
+        points logged after its checkpoint (purge_step), and those at `step` itself unless `keep_step`."""
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
             print("warning: no TensorBoard logging: pip install tensorboard", file=sys.stderr)
             return
-        self.tb = SummaryWriter(self.dir, purge_step=step + 1 if step else None)
+        self.tb = SummaryWriter(self.dir, purge_step=(step + keep_step) if step else None)
         if not step:
             self.tb.add_text("args", "\n".join(f"    {k}: {v}" for k, v in dataclasses.asdict(self.args).items()))
 
@@ -1590,18 +1632,23 @@ class Run:
             fail(f"non-finite values in {', '.join(bad)} after iteration {step} (an optimiser step overflowed: "
                  f"lower the learning rate or the penalty weight); stopping ({self.last_good_checkpoint()})")
         if self.writes:
-            payload = {"script": self.script, "step": step, "seconds": self.seconds(), "rng": rng_state(), **states}
+            if self.tb is not None:
+                self.flush_tensorboard()  # every point up to this step on disk before the checkpoint lands
+            payload = {"script": self.script, "step": step, "seconds": self.seconds(), "rng": rng_state(),
+                       "train": train_scalars(*self._train) if self._train else {},
+                       "types": {k: type(unwrap(v)).__name__ for k, v in state.items()}, **states}
             write_atomically(self.path("checkpoint.pt"), lambda f: torch.save(payload, f), binary=True)
+        self.saved_step = step
 
     def log_metrics(self, step, metrics):
         """One metrics.csv row per evaluation: iteration, wall-clock seconds, the latest loss terms and gradient
-        norms, then the metrics (6 significant digits); the metrics and the samples also go to TensorBoard."""
+        norms, then the metrics (6 significant digits). The metrics and the samples go to TensorBoard first,
+        flushed: a row on disk means its TensorBoard points are on disk too (what a resume relies on)."""
         if not self.writes:
             return
-        train = train_scalars(*self._train) if self._train else {}
+        train = train_scalars(*self._train) if self._train else self._train_at_checkpoint
         row = {"iteration": step, "seconds": round(self.seconds(), 2),
                **{k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in {**train, **metrics}.items()}}
-        write_metrics_rows(self.path("metrics.csv"), read_metrics_rows(self.path("metrics.csv")) + [row])
         if self.tb is not None:
             for name, value in metrics.items():
                 if isinstance(value, (int, float)) and not name.endswith("_bayes"):
@@ -1614,10 +1661,17 @@ class Run:
             if os.path.exists(self.path(f"samples_{step:07d}.txt")):
                 lines = read_regular_file(self.path(f"samples_{step:07d}.txt")).splitlines()[:20]
                 self.tb.add_text("samples", "\n".join("    " + line for line in lines), step)  # a code block
-            self.tb.flush()
+            self.flush_tensorboard()
+        write_metrics_rows(self.path("metrics.csv"), read_metrics_rows(self.path("metrics.csv")) + [row])
         from tqdm import tqdm
         tqdm.write(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
                              if k in ("iteration", "seconds", "w_distance") or k in metrics and "_bayes" not in k))
+
+    def flush_tensorboard(self):
+        try:
+            self.tb.flush()
+        except OSError as e:
+            fail(f"TensorBoard events cannot be written in {self.dir} ({e.strerror or e})")
 
 
 _PREVIOUS_HANDLERS = {}
@@ -1677,6 +1731,10 @@ def write_atomically(path, write, binary=False):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # a full disk: the error names the file (the old one, if any, is whole)
+        raise OSError(e.errno, e.strerror or str(e), path) from None
+    except RuntimeError as e:  # torch.save reports a failed write as a RuntimeError
+        raise OSError(errno.EIO, f"cannot be written ({' '.join(str(e).split())[:120]})", path) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
@@ -1693,7 +1751,7 @@ def cache_dir(args):
 
 def load_npz(path, keys):
     """The arrays `keys` of an .npz file, read now (a damaged file fails here, not later)."""
-    with np.load(path) as saved:
+    with np.load(path, allow_pickle=False) as saved:
         return [saved[k] for k in keys]
 
 
@@ -1710,6 +1768,12 @@ def load_cached(path, loader):
 def save_cached(path, saver):
     """saver(file), written atomically to `path`; no cache on a full or read-only disk (only an optimisation)."""
     if path is not None:
+        for leftover in glob.glob(glob.escape(path) + ".tmp[0-9]*"):  # a killed process's half copy
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(leftover.rsplit(".tmp", 1)[1]), 0)  # its writer still alive: leave it
+                continue
+            with contextlib.suppress(OSError):
+                os.remove(leftover)
         with contextlib.suppress(OSError):
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             write_atomically(path, saver, binary=True)

@@ -117,7 +117,7 @@ def generator_loss(critic, real, fake, *, max_alpha=0.01):
 
 
 def main(argv=None):
-    args = common.parse_args(Args, argv, DEFAULTS, script="fogan_text", about=__doc__)
+    args = common.parse_args(Args, argv, DEFAULTS, about=__doc__)
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("fogan_text", args)
     common.seed_everything(args.seed)
@@ -132,9 +132,9 @@ def main(argv=None):
     common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
     opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
     opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
-    evaluate = common.Evaluator(data, run.dir, args.eval_samples, None, device)
+    evaluate = common.Evaluator(data, run, generator, critic, z_dim, device, args)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
-                      data=data)
+                      data=data, evaluate=evaluate)  # evaluate: a checkpoint whose row a kill lost
 
     for step in run.steps(start):  # progress bar, Ctrl-C / SIGTERM
         # ---- critic: minimise the First Order Penalized Wasserstein Divergence   (FOGAN Sec. 6)
@@ -165,7 +165,7 @@ def main(argv=None):
         if run.checkpoint_due(done):  # checkpoint first: after a stop signal it is what must land
             run.save(done, generator=generator, critic=critic, opt_generator=opt_generator,
                      opt_critic=opt_critic, data=data)
-            run.log_metrics(done, evaluate(generator, critic, z_dim, done, quick=run.stopping))
+            run.log_metrics(done, evaluate(done, quick=run.stopping))
     return run.dir
 
 

@@ -106,7 +106,7 @@ def generator_loss(critic, real, fake):
 
 
 def main(argv=None):
-    args = common.parse_args(Args, argv, DEFAULTS, script="wgangp", about=__doc__)  # flags > paper setting
+    args = common.parse_args(Args, argv, DEFAULTS, about=__doc__)  # flags > paper setting
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("wgangp", args)
     common.seed_everything(args.seed)
@@ -125,9 +125,9 @@ def main(argv=None):
     else:  # WGAN-GP Algorithm 1: Adam(alpha, beta1, beta2)
         opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
         opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
-    evaluate = common.Evaluator(data, run.dir, args.eval_samples, args.fid_weights, device, args.fid_stats)
+    evaluate = common.Evaluator(data, run, generator, critic, z_dim, device, args)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
-                      data=data)
+                      data=data, evaluate=evaluate)  # evaluate: a checkpoint whose row a kill lost
 
     for step in run.steps(start):  # progress bar, Ctrl-C / SIGTERM
         # ---- critic: minimise E f(fake) - E f(real) + lam * penalty   (WGAN-GP eq. 3)
@@ -159,7 +159,7 @@ def main(argv=None):
         if run.checkpoint_due(done):  # checkpoint first: after a stop signal it is what must land
             run.save(done, generator=generator, critic=critic, opt_generator=opt_generator,
                      opt_critic=opt_critic, data=data)
-            run.log_metrics(done, evaluate(generator, critic, z_dim, done, quick=run.stopping))
+            run.log_metrics(done, evaluate(done, quick=run.stopping))
     return run.dir
 
 

@@ -1,6 +1,7 @@
 """Data on files the tests write: the 2D toys, image folders, MNIST / CIFAR-10 / CelebA layouts, One Billion Word,
 the embedded corpus, the image cache, the resumable data stream."""
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -209,3 +210,48 @@ def test_a_binary_corpus_is_refused(tmp_path):
     (train / "news.en-00001-of-00100").write_bytes(np.random.RandomState(0).randint(0, 256, 20000, np.uint8).tobytes())
     with pytest.raises(common.UserError, match="does not look like UTF-8 text"):
         common.load_text(str(corpus))
+
+
+def test_a_dark_sixteen_bit_png_is_scaled_too(tmp_path):
+    from PIL import Image
+    folder = tmp_path / "dark"
+    folder.mkdir()
+    Image.fromarray(np.full((16, 16), 200, np.uint16)).save(folder / "a.png")  # 200 of 65535: nearly black
+    assert common.load_images("folder", str(folder), 8).float().mean().item() <= 1.0  # 200 / 257 -> 1, not 200
+
+
+def test_caches_are_checked_against_what_they_stand_for(tmp_path):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    write_images(data, 10)
+    cache.mkdir()
+    assert int(common.load_images("folder", str(data), 8, str(cache)).float().mean()) == 10
+    (image_cache,) = cache.iterdir()
+    np.save(image_cache, np.zeros((4, 3, 32, 32), np.uint8))  # an array of another size saved over it
+    assert tuple(common.load_images("folder", str(data), 8, str(cache)).shape) == (4, 3, 8, 8)
+    before = os.stat(data / "0.png")
+    write_images(data, 200)  # new pixels, then the old size and times put back (touch -r): ctime still moves
+    for name in os.listdir(data):
+        os.utime(data / name, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert int(common.load_images("folder", str(data), 8, str(cache)).float().mean()) == 200
+    # n-gram counts: a cache file of another corpus put in this one's place is not used
+    lines = common.load_text()["train"][:200]
+    other = common.load_text()["train"][200:400]
+    built = common.NgramReference(lines, 120, 3, str(cache))
+    (mine,) = [f for f in cache.iterdir() if f.name.startswith("ngram")]
+    common.NgramReference(other, 120, 3, str(tmp_path / "other"))
+    (theirs,) = (tmp_path / "other").iterdir()
+    shutil.copy(theirs, mine)
+    again = common.NgramReference(lines, 120, 3, str(cache))
+    assert all(np.array_equal(a, b) for a, b in zip(again.counts, built.counts))
+
+
+def test_named_pipes_among_the_data_are_never_opened(tmp_path):
+    folder = tmp_path / "imgs"
+    write_images(folder, 50, n=2)
+    os.mkfifo(folder / "pipe.png")
+    assert len(common.load_images("folder", str(folder), 8)) == 2  # skipped, not read (a read would block)
+    root = tmp_path / "bw"
+    write_billion_word(root, ["a line"] * 4)
+    os.mkfifo(root / "training-monolingual.tokenized.shuffled" / "news.en-00003-of-00100")
+    with pytest.raises(common.UserError, match="is not a regular file"):
+        common.load_text(str(root))

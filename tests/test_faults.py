@@ -2,7 +2,9 @@
 import json
 import os
 import pickle
+import signal
 
+import numpy as np
 import pytest
 import torch
 
@@ -269,3 +271,111 @@ def test_doubtful_but_valid_settings_run_with_a_warning(tmp_path, capsys):
 def test_common_py_run_by_mistake_says_what_it_is():
     result = run_script("common.py", "--help")
     assert result.returncode == 0 and "Not a script" in result.stdout
+
+
+def test_an_error_is_the_only_line_a_failed_start_prints(tmp_path):
+    for argv in (["--device", "gpu"], ["--dataset", "celeba"], ["--dataset", "folder", "--data-root", str(tmp_path)]):
+        result = run_script("wgangp.py", *argv, "--runs-dir", str(tmp_path / "runs"))
+        assert result.stdout == "", result.stdout  # no note about the demo or the paper's setting before it
+        assert_one_error_line(result, "")
+
+
+def test_a_full_disk_at_a_checkpoint_or_tensorboard_write_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
+    def no_space(obj, f):
+        raise RuntimeError("[enforce fail at inline_container.cc:858] . PytorchStreamWriter failed writing file "
+                           "data/0: file write failed")
+    monkeypatch.setattr(torch, "save", no_space)
+    assert cli(wgangp.main, TOY + ["--iters", "2", "--runs-dir", str(tmp_path / "a"), "--run-name", "r"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "checkpoint.pt" in err[0] and "cannot be written" in err[0], err
+    monkeypatch.undo()
+    from torch.utils.tensorboard import SummaryWriter
+
+    def full(self):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(SummaryWriter, "flush", full)
+    assert cli(wgangp.main, TOY + ["--iters", "2", "--runs-dir", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: TensorBoard events cannot be written in") and "No space left" in err[-1]
+
+
+def test_crafted_or_mismatched_run_state_is_one_line(tmp_path):
+    run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path)])
+    path = os.path.join(run_dir, "checkpoint.pt")
+    good = torch.load(path, weights_only=True)
+
+    def resume_with(state, message):
+        torch.save(state, path)
+        with pytest.raises(common.UserError, match=message):
+            wgangp.main(["--resume", run_dir, "--iters", "4"])
+
+    crafted = torch.load(path, weights_only=True)
+    first = next(iter(crafted["opt_critic"]["state"].values()))
+    first["exp_avg"] = torch.zeros(3)  # Adam statistics of another shape than their parameter
+    resume_with(crafted, "statistics of another shape")
+    for step in (-5, 10 ** 12):
+        resume_with({**good, "step": step}, f"damaged \\(step {step}\\)")
+    resume_with({**good, "critic": {**good["critic"], "0.weight": torch.zeros(3, 3)}}, "size mismatch")  # whole message
+    torch.save(good, path)
+    settings = json.load(open(os.path.join(run_dir, "args.json")))
+    json.dump({**settings, "optimizer": "rmsprop"}, open(os.path.join(run_dir, "args.json"), "w"))
+    with pytest.raises(common.UserError, match="its opt_generator is Adam, this run's RMSprop"):
+        wgangp.main(["--resume", run_dir, "--iters", "4"])
+    json.dump({**settings, "optimizer": "sgd"}, open(os.path.join(run_dir, "args.json"), "w"))
+    with pytest.raises(common.UserError, match="optimizer = 'sgd', not a valid setting"):
+        wgangp.main(["--resume", run_dir, "--iters", "4"])
+    open(os.path.join(run_dir, "args.json"), "w").write("[" * 100_000 + "]" * 100_000)  # nested beyond recursion
+    with pytest.raises(common.UserError, match="args.json cannot be read"):
+        wgangp.main(["--resume", run_dir, "--iters", "4"])
+    for flag, value in (("--beta1", "5"), ("--beta2", "nan")):
+        with pytest.raises(common.UserError, match=f"{flag} must be in \\[0, 1\\)"):
+            wgangp.main(TOY + [flag, value, "--runs-dir", str(tmp_path / "x")])
+
+
+def test_huge_but_finite_weights_stop_the_toy_evaluation_with_one_line(tmp_path):
+    result = run_script("wgangp.py", *TOY, "--lr-generator", "1e29", "--iters", "4", "--eval-every", "2",
+                        "--runs-dir", str(tmp_path))
+    assert_one_error_line(result, "")
+    assert "non-finite" in result.stderr or "not finite" in result.stderr
+
+
+def test_foreign_or_undecodable_metrics_lines_are_dropped_not_glued(tmp_path):
+    run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path)])
+    path = os.path.join(run_dir, "metrics.csv")
+    with open(path, "ab") as f:
+        f.write(b"garbage,\xe9\xff,1\n3,1.0")  # latin-1 bytes and a torn line
+    wgangp.main(["--resume", run_dir, "--iters", "4"])
+    rows = common.read_metrics_rows(path)
+    assert [r["iteration"] for r in rows] == ["2", "4"] and all(r["w1"] for r in rows)
+    open(path, "w").write("a,b\n1,2\n")  # a foreign file in its place
+    wgangp.main(["--resume", run_dir, "--iters", "6"])
+    assert [r["iteration"] for r in common.read_metrics_rows(path)] == ["6"]
+    assert open(path).readline().startswith("iteration,seconds")
+    os.remove(path)
+    os.mkfifo(path)
+    assert_one_error_line(run_script("wgangp.py", "--resume", run_dir, "--iters", "8"), "not a regular file")
+
+
+def test_a_stop_signal_after_the_final_checkpoint_is_a_finished_run(tmp_path, monkeypatch):
+    real_due = common.Run.checkpoint_due
+
+    def signal_at_the_end(self, done):
+        if done == self.args.iters:
+            self.stop_signal = signal.SIGTERM  # SIGTERM during the last iteration
+        return real_due(self, done)
+    monkeypatch.setattr(common.Run, "checkpoint_due", signal_at_the_end)
+    assert cli(wgangp.main, TOY + ["--iters", "2", "--runs-dir", str(tmp_path)]) is None  # exit 0: finished
+
+
+def test_a_killed_writers_leftovers_are_removed(tmp_path):
+    run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path / "runs"),
+                                 "--cache-dir", str(tmp_path / "cache")])
+    dead = 2 ** 22 + 12345  # beyond Linux's default pid range: no such process
+    for name in (f"checkpoint.pt.tmp{dead}", f"metrics.csv.tmp{dead}"):
+        open(os.path.join(run_dir, name), "w").write("half")
+    cache_file = tmp_path / "cache" / "x.npz"
+    open(f"{cache_file}.tmp{dead}", "w").write("half of a big cache")
+    wgangp.main(["--resume", run_dir, "--iters", "4"])
+    assert not [f for f in os.listdir(run_dir) if ".tmp" in f]
+    common.save_cached(str(cache_file), lambda f: np.savez(f, a=np.zeros(1)))
+    assert sorted(os.listdir(tmp_path / "cache")) == ["x.npz"]

@@ -3,10 +3,12 @@ signals, locks."""
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ import fogan_celeba
 import fogan_text
 import slogan
 import wgangp
-from helpers import ROOT, TOY, final_state
+from helpers import ROOT, TOY, cli, final_state
 
 pytestmark = pytest.mark.slow  # not in the fast lane: python -m pytest -m "not slow"
 
@@ -262,11 +264,12 @@ def test_a_stop_skips_fid_and_the_checkpoint_comes_first(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(common, "fid_statistics", lambda net, batches: calls.append("fid") or (np.zeros(2), np.eye(2)))
     data = common.make_data("digits", None, 8, torch.device("cpu"), 0, 32)
-    evaluate = common.Evaluator(data, str(tmp_path), 16, "none", torch.device("cpu"))
-    evaluate.fid_net, evaluate.real_stats = object(), (np.zeros(2), np.eye(2))
     generator, critic, z_dim = common.make_nets(data, width=4)
-    assert "fid" in evaluate(generator, critic, z_dim, 1) and calls == ["fid"]
-    assert "fid" not in evaluate(generator, critic, z_dim, 2, quick=True) and calls == ["fid"]
+    evaluate = common.Evaluator(data, types.SimpleNamespace(dir=str(tmp_path)), generator, critic, z_dim,
+                                torch.device("cpu"), types.SimpleNamespace(eval_samples=16, fid_weights="none"))
+    evaluate.fid_net, evaluate.real_stats = object(), (np.zeros(2), np.eye(2))
+    assert "fid" in evaluate(1) and calls == ["fid"]
+    assert "fid" not in evaluate(2, quick=True) and calls == ["fid"]
     order = []
     monkeypatch.setattr(common.Run, "save", lambda self, step, **state: order.append("save"))
     monkeypatch.setattr(common.Run, "log_metrics", lambda self, step, metrics: order.append("metrics"))
@@ -278,7 +281,6 @@ def test_sigterm_saves_and_exits_143(tmp_path):
     process = subprocess.Popen([sys.executable, os.path.join(ROOT, "wgangp.py"), *TOY, "--iters", "1000000",
                                 "--eval-every", "1000000", "--runs-dir", str(tmp_path), "--run-name", "r"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    import time
     deadline = time.time() + 120
     while not (tmp_path / "r" / "args.json").exists() and time.time() < deadline:
         time.sleep(0.2)
@@ -303,3 +305,82 @@ def test_check_finite_never_reads_the_device_and_the_next_log_names_the_first_ba
     with pytest.raises(common.UserError, match=r"non-finite critic_loss at iteration 3; stopping"):
         run.log_train(10, {"critic_loss": good}, torch.nn.Linear(1, 1), torch.nn.Linear(1, 1))
     run.release()
+
+
+KILLER = """
+import os, signal, sys
+sys.path[:0] = [{root!r}]
+import common
+from torch.utils.tensorboard import SummaryWriter
+count, kill_at = [0], int(os.environ["KILL_AT_WRITE"])
+
+def counted(write):
+    def wrapper(*args, **kwargs):
+        count[0] += 1
+        if count[0] == kill_at:  # the process dies just before its Nth write
+            os.kill(os.getpid(), signal.SIGKILL)
+        return write(*args, **kwargs)
+    return wrapper
+
+common.write_atomically = counted(common.write_atomically)  # args.json, metrics.csv, checkpoint, samples, caches
+SummaryWriter.flush = counted(SummaryWriter.flush)  # TensorBoard events
+import wgangp
+common.run_cli(lambda: wgangp.main(sys.argv[1:]))
+"""
+
+
+def run_outcome(run_dir):
+    """What a run leaves that must not depend on kills: metrics.csv without the clock, TensorBoard scalars, weights."""
+    rows = [{k: v for k, v in r.items() if k != "seconds"} for r in common.read_metrics_rows(
+        os.path.join(run_dir, "metrics.csv"))]
+    events = tensorboard_tags(run_dir)
+    scalars = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
+               if tag != "train/iterations_per_second"}
+    state = final_state(run_dir)
+    return rows, scalars, {k: state[k] for k in ("generator", "critic", "opt_generator", "opt_critic", "step")}
+
+
+def test_a_kill_at_every_write_then_a_resume_gives_the_run_never_killed(tmp_path):
+    flags = TOY + ["--iters", "4", "--eval-every", "2", "--log-every", "1", "--cache-dir", str(tmp_path / "cache")]
+    reference = wgangp.main(flags + ["--runs-dir", str(tmp_path / "reference")])
+    expected = run_outcome(reference)
+    killer = tmp_path / "killer.py"
+    killer.write_text(KILLER.format(root=ROOT))
+    kills = 0
+    for n in range(1, 40):
+        runs = tmp_path / f"kill{n}"
+        argv = [sys.executable, str(killer), *flags, "--runs-dir", str(runs), "--run-name", "r"]
+        first = subprocess.run(argv, env={**os.environ, "KILL_AT_WRITE": str(n)}, capture_output=True, timeout=300)
+        if first.returncode == 0:  # fewer than n writes in a whole run: every write point has been tried
+            break
+        assert first.returncode == -signal.SIGKILL, first.stderr
+        kills += 1
+        if (runs / "r" / "checkpoint.pt").exists():
+            again = [sys.executable, os.path.join(ROOT, "wgangp.py"), "--resume", str(runs / "r")]
+        else:  # killed before its first checkpoint: nothing to resume, the same command again
+            shutil.rmtree(runs)
+            again = [sys.executable, os.path.join(ROOT, "wgangp.py"), *argv[2:]]
+        second = subprocess.run(again, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 0, (n, second.stderr)
+        rows, scalars, state = run_outcome(runs / "r")
+        assert rows == expected[0], (n, rows, expected[0])
+        assert scalars == expected[1], n
+        assert all(torch.equal(a, b) for a, b in zip(flat(state), flat(expected[2]))), n
+        assert not [f for f in os.listdir(runs / "r") if ".tmp" in f], n
+    assert kills >= 10  # every write of the run: args.json, TensorBoard flushes, checkpoints, samples, rows
+
+
+def flat(state):
+    if isinstance(state, dict):
+        return [t for k in sorted(state, key=str) for t in flat(state[k])]
+    if isinstance(state, (list, tuple)):
+        return [t for v in state for t in flat(v)]
+    return [state if torch.is_tensor(state) else torch.tensor(float(state))]
+
+
+def test_a_stop_before_the_run_starts_leaves_no_folder(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while the data loads
+    monkeypatch.setattr(common, "make_data", interrupted)
+    assert cli(wgangp.main, TOY + ["--runs-dir", str(tmp_path / "runs"), "--run-name", "r"]) == 130
+    assert not (tmp_path / "runs").exists()
