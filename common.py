@@ -1386,6 +1386,9 @@ class Run:
                 self.dir, suffix = f"{base}-{suffix}", suffix + 1
 
     def refuse_taken_name(self):
+        if not os.path.exists(self.path("checkpoint.pt")):  # a run killed before its first checkpoint
+            fail(f"run folder {self.dir} exists already and holds no checkpoint (a run stopped before its first "
+                 "one): remove it to start again, or pass a new --run-name")
         fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new --run-name")
 
     def path(self, name):

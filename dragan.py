@@ -142,7 +142,7 @@ def main(argv=None):
 
     # ---- data, nets, optimisers
     data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank, args.image_size,
-                            cache=common.cache_dir(args))
+                            cache=args.cache_dir)
     generator, critic, z_dim = common.make_nets(data, width=args.width, critic_norm=args.critic_norm, arch=args.arch,
                                                 generator_batch_norm=args.generator_batch_norm, amp=args.amp)
     generator, critic = common.distribute(generator, device), common.distribute(critic, device)

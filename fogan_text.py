@@ -125,7 +125,7 @@ def main(argv=None):
 
     # ---- data, nets, optimisers
     data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank,
-                            cache=common.cache_dir(args))
+                            cache=args.cache_dir)
     generator, critic, z_dim = common.make_nets(data, width=args.width, generator_batch_norm=args.generator_batch_norm,
                                                 amp=args.amp)
     generator, critic = common.distribute(generator, device), common.distribute(critic, device)
