@@ -6,7 +6,7 @@ r = ||grad_phi L_adv||^2, the norm of the critic's own training gradient: the ge
 where the current critic is already optimal. Its scale needs no hyperparameter:
 lambda_AdvAs = min(1, ||g_orig|| / ||g_AdvAs||).
 
-    python advas.py                                      # swiss roll on CPU, ~2 min; --no-advas is WGAN-GP
+    python advas.py                                      # swiss roll on CPU, ~1 min; --no-advas is WGAN-GP
     python advas.py --dataset mnist --data-root ROOT     # the paper's MNIST experiment (WGAN-GP's MNIST nets)
     python advas.py --dataset celeba --data-root img_align_celeba
 """

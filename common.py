@@ -1033,7 +1033,8 @@ def run_cli(main):
         if isinstance(e, UserError):
             message = str(e)
         elif isinstance(e, OSError):
-            message = (e.strerror or type(e).__name__) + (f": {e.filename}" if getattr(e, "filename", None) else "")
+            what = e.strerror or type(e).__name__
+            message = f"{e.filename}: {what}" if getattr(e, "filename", None) else what
         elif isinstance(e, (torch.OutOfMemoryError, MemoryError)):
             message = "out of memory; try a smaller --batch-size, --width or --eval-samples (or --amp bf16)"
         else:
@@ -1130,7 +1131,7 @@ def parse_args(args_class, argv, defaults, *, about="", note=None):
     warnings = [f"--threads {args.threads} on {os.cpu_count()} CPUs: the threads will wait on each other"
                 ] * (args.threads > (os.cpu_count() or 1))
     warnings += [f"--log-every {args.log_every} is above --iters {args.iters}: TensorBoard gets the last "
-                 "iteration only"] * (args.log_every > args.iters)
+                 "iteration only"] * ("log_every" in given and args.log_every > args.iters)
     warnings += [f"--eval-samples {args.eval_samples}: toy W1 and modes from so few points are mostly noise "
                  "(1,000 is the default)"] * (kind == "toy" and args.eval_samples < 100)
     args.notes = notes  # printed when the run starts (Run.start): an error is never preceded by them
@@ -1469,7 +1470,7 @@ class Run:
             if self.args.iters < step:
                 fail(f"{self.dir} is at iteration {step}; --iters {self.args.iters} is below it: pass --iters N "
                      f"above {step} to train further")
-            if self.args.iters == step:
+            if self.args.iters == step and (evaluate is None or self.has_row(step)):
                 print(f"{self.dir} has already finished its {step} iterations; pass --iters N to train further")
                 self.catch_stop_signals()
                 return step
@@ -1489,8 +1490,7 @@ class Run:
             else:
                 record["run"] = {"script": self.script, **run_record(state)}
             write_atomically(self.path("args.json"), lambda f: json.dump(record, f, indent=2))
-            missing = bool(step) and evaluate is not None and not any(
-                int(r["iteration"]) == step for r in read_metrics_rows(self.path("metrics.csv")))
+            missing = bool(step) and evaluate is not None and not self.has_row(step)
             self.open_tensorboard(step, keep_step=not missing)
             if missing:  # killed between the checkpoint and its row: the same samples (fixed noise), the same row
                 if self.tb is not None and (step % self.args.log_every == 0 or step == self.args.iters):
@@ -1502,6 +1502,9 @@ class Run:
         print(f"resumed {self.dir} at iteration {step}" if step else f"{self.script}: writing to {self.dir}")
         self.catch_stop_signals()
         return step
+
+    def has_row(self, step):
+        return any(int(r["iteration"]) == step for r in read_metrics_rows(self.path("metrics.csv")))
 
     def load_checkpoint(self, state):
         path = self.path("checkpoint.pt")

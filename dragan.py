@@ -6,7 +6,7 @@ std (original), the paper's N(0, cI) (paper), Lernapparat's per-coordinate std (
 penalty right on the data (prod, PRODGAN). `--loss gan` (the paper's) penalises the logit; `--loss wgan` is
 WGAN-DRA.
 
-    python dragan.py                                     # swiss roll on CPU, ~4 min (WGAN-DRA), picture in runs/
+    python dragan.py                                     # swiss roll on CPU, ~3 min (WGAN-DRA), picture in runs/
     python dragan.py --dataset 25gaussians --schedule blog --perturb improved --loss wgan   # the notebook's setting
     python dragan.py --dataset celeba --data-root img_align_celeba       # or mnist / cifar10 --data-root ROOT
     python dragan.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output

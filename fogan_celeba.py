@@ -6,7 +6,7 @@ Lipschitz quotient between each real sample and its perturbed generated partner,
 pulls ||grad f(x')|| to the target t_i the optimal critic would have. The generator sees x' = a x + (1 - a) G(z).
 
     python fogan_celeba.py --data-root img_align_celeba --fid-weights pt_inception-2015-12-05-6726825d.pth
-    python fogan_celeba.py                                                # offline: 8x8 digits, CPU, ~4 min
+    python fogan_celeba.py                                                # offline: 8x8 digits, CPU, ~3 min
     python fogan_celeba.py --dataset cifar10 --data-root ROOT             # any image set, resized to 64x64
 """
 import dataclasses

@@ -3,7 +3,7 @@
 The critic's 1-Lipschitz constraint is enforced softly on random interpolates between real and generated
 samples; `--one-sided` penalises only slopes above 1 (Petzka et al.'s WGAN-LP, "one-sided GP").
 
-    python wgangp.py                                     # swiss roll on CPU, ~2 min, picture in runs/
+    python wgangp.py                                     # swiss roll on CPU, ~3 min, picture in runs/
     python wgangp.py --dataset 25gaussians --schedule blog --one-sided      # the Lernapparat notebook's setting
     python wgangp.py --dataset celeba --data-root img_align_celeba       # DCGAN 64x64; or mnist / cifar10 --data-root ROOT
     python wgangp.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output

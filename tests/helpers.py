@@ -20,8 +20,9 @@ def run_script(script, *argv, cwd=ROOT):
 
 
 def assert_one_error_line(result, message):
-    """Exit status 2 and exactly one `error:` line on stderr holding `message` (progress bars aside)."""
-    lines = [line for line in result.stderr.splitlines() if line.strip() and "it/s" not in line and "%|" not in line]
+    """Exit status 2 and exactly one `error:` line on stderr holding `message` (progress bars and warnings aside)."""
+    lines = [line for line in result.stderr.splitlines() if line.strip() and "it/s" not in line and "%|" not in line
+             and not line.startswith("warning:")]
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
 
