@@ -113,7 +113,7 @@ def advas_r_tilde(critic, real, fake, gp_weight=10.0, piecewise_linear=False):
     is piecewise constant in x, so the penalty and its phi-gradient do not vary with fake either (autograd, too,
     takes ReLU's second derivative as zero) and the third-order pass, which would only compute zeros, is skipped.
     Either way: the same value and generator gradient as differentiating the whole X . X'
-    (tests/test_methods.py, float64)."""
+    (tests/test_losses.py, float64)."""
     half = len(real) // 2
     params = [p for p in critic.parameters() if p.requires_grad]
 

@@ -1,8 +1,8 @@
 """The fast paths we tried on one WGAN-GP iteration (5 or 1 critic steps + the generator step), outside the
 scripts so each variant differs in one thing only; ms per iteration, median of 3 runs of n iterations:
 
-  sep      three critic calls: fake, real, interpolates (the scripts before `critic_scores`)
-  cat2     one call on cat(real, fake), one on the interpolates (what the scripts do)
+  sep      three critic calls: fake, real, interpolates (what the scripts do)
+  cat2     one call on cat(real, fake), one on the interpolates
   cat3     one call on cat(real, fake, interpolates), input gradient taken on the interpolate rows
   _cl      channels-last convolutions        _bf16    bfloat16 autocast
   _fused   Adam(fused=True)                  _foreach Adam(foreach=True)
