@@ -1128,15 +1128,17 @@ def parse_args(args_class, argv, defaults, *, about="", note=None):
     if os.path.exists(args.cache_dir) and not os.path.isdir(args.cache_dir):
         fail(f"--cache-dir {args.cache_dir} is a file, not a folder")
     set_threads(args)
-    warnings = [f"--threads {args.threads} on {os.cpu_count()} CPUs: the threads will wait on each other"
-                ] * (args.threads > (os.cpu_count() or 1))
-    warnings += [f"--log-every {args.log_every} is above --iters {args.iters}: TensorBoard gets the last "
-                 "iteration only"] * ("log_every" in given and args.log_every > args.iters)
-    warnings += [f"--eval-samples {args.eval_samples}: toy W1 and modes from so few points are mostly noise "
-                 "(1,000 is the default)"] * (kind == "toy" and args.eval_samples < 100)
+    doubtful = {  # valid settings that probably are not what was meant: the run goes on, with a warning
+        f"--threads {args.threads} on {os.cpu_count()} CPUs: the threads will wait on each other":
+            args.threads > (os.cpu_count() or 1),
+        f"--log-every {args.log_every} is above --iters {args.iters}: TensorBoard gets the last iteration only":
+            "log_every" in given and args.log_every > args.iters,
+        f"--eval-samples {args.eval_samples}: toy W1 and modes from so few points are mostly noise (1,000 is the "
+        "default)": kind == "toy" and args.eval_samples < 100}
+    for line, applies in doubtful.items():
+        if applies:
+            print(f"warning: {line}", file=sys.stderr)
     args.notes = notes  # printed when the run starts (Run.start): an error is never preceded by them
-    for line in warnings:
-        print(f"warning: {line}", file=sys.stderr)
     return args
 
 
