@@ -128,7 +128,7 @@ class TensorData:
 
 
 def make_data(dataset, data_root, batch_size, device, seed, image_size=None, max_lines=10_000_000, cache=None):
-    """The data stream; `cache` (common.cache_dir(args)) holds decoded images and the metrics' statistics."""
+    """The data stream; `cache` (args.cache_dir, set by parse_args) holds decoded images and the metrics' statistics."""
     kind = data_kind(dataset)
     if kind == "toy":
         return ToyData(dataset, batch_size, device, seed)
