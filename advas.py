@@ -10,12 +10,11 @@ lambda_AdvAs = min(1, ||g_orig|| / ||g_AdvAs||).
     python advas.py --dataset mnist --data-root ROOT     # the paper's MNIST experiment (WGAN-GP's MNIST nets)
     python advas.py --dataset celeba --data-root img_align_celeba
 """
+import common  # first: a Ctrl-C while it loads torch ends the run with one line
 import dataclasses
 from typing import Optional
 
 import torch
-
-import common
 from common import arg
 
 

@@ -3,6 +3,21 @@ images, text), nets as in the original code, metrics (toy scores, n-gram JSD, FI
 banner, the run plumbing (arguments, device, seeding, the run folder with its checkpoints, signals and atomic
 writes). Nothing here knows which method runs: each method file builds its own optimisers and critic schedule.
 """
+import os
+import signal
+
+
+def _exit_on_ctrl_c(signum, frame):
+    os.write(2, b"\nerror: interrupted while starting\n")
+    os._exit(130)
+
+
+# A Ctrl-C while the imports below load (torch takes a second or more) ends the process with one line, exit 130:
+# no traceback, no abort inside torch's C++ start-up. From then on run_cli reports it.
+_sigint = signal.getsignal(signal.SIGINT)
+if _sigint is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _exit_on_ctrl_c)
+
 import argparse
 import contextlib
 import csv
@@ -14,10 +29,8 @@ import hashlib
 import io
 import json
 import math
-import os
 import platform
 import random
-import signal
 import stat
 import sys
 import time
@@ -27,6 +40,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+if _sigint is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _sigint)
 
 # =====================================================================================
 # Data: every source is an endless stream of batches on the device, with a state to resume

@@ -9,12 +9,11 @@ pulls ||grad f(x')|| to the target t_i the optimal critic would have. The genera
     python fogan_celeba.py                                                # offline: 8x8 digits, CPU, ~3 min
     python fogan_celeba.py --dataset cifar10 --data-root ROOT             # any image set, resized to 64x64
 """
+import common  # first: a Ctrl-C while it loads torch ends the run with one line
 import dataclasses
 from typing import Optional
 
 import torch
-
-import common
 from common import arg
 
 

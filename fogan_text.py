@@ -9,12 +9,11 @@ pulls ||grad f(x')|| to the target t_i the optimal critic would have. The genera
     python fogan_text.py                                    # embedded corpus, CPU: width 64, 600 iterations
     python wgangp.py --dataset text ...                     # the paper's WGAN-GP baseline, same nets/optimisers
 """
+import common  # first: a Ctrl-C while it loads torch ends the run with one line
 import dataclasses
 from typing import Optional
 
 import torch
-
-import common
 from common import arg
 
 

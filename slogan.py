@@ -9,12 +9,11 @@ all; variant 2 measures both halves of the segment through an interpolate. `--tw
     python slogan.py --dataset celeba --data-root img_align_celeba       # or mnist / cifar10 --data-root ROOT
     python slogan.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output
 """
+import common  # first: a Ctrl-C while it loads torch ends the run with one line
 import dataclasses
 from typing import Optional
 
 import torch
-
-import common
 from common import arg
 
 

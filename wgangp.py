@@ -10,12 +10,11 @@ samples; `--one-sided` penalises only slopes above 1 (Petzka et al.'s WGAN-LP, "
     python wgangp.py --dataset celeba --data-root img_align_celeba --arch resnet --n-critic 1 \\
         --lr-critic 3e-4 --lr-generator 1e-4 --beta1 0 --iters 100000      # FOGAN's CelebA baseline (TTUR)
 """
+import common  # first: a Ctrl-C while it loads torch ends the run with one line
 import dataclasses
 from typing import Optional
 
 import torch
-
-import common
 from common import arg
 
 

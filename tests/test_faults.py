@@ -176,6 +176,26 @@ def test_ctrl_c_during_start_up_exits_130_with_one_line(capsys):
     assert exit_.value.code == 130 and capsys.readouterr().err.startswith("error: interrupted")
 
 
+def test_ctrl_c_at_any_moment_of_the_first_seconds_is_one_line_and_exit_130(tmp_path):
+    """While torch loads, before the loop, in the loop: exit 130, no traceback, at most one line besides progress
+    (an `error:` line, or the stop signal's "saving a checkpoint" line). Python's own start-up (the first ~0.1 s,
+    before any line of ours runs) is outside what a script can catch."""
+    import subprocess
+    import sys
+    import time
+    for delay in (0.2, 0.4, 0.7, 1.0, 1.4, 1.9, 2.5):
+        process = subprocess.Popen([sys.executable, wgangp.__file__, *TOY, "--iters", "50",
+                                    "--runs-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+        lines = [line for line in err.splitlines() if line.strip() and "it/s" not in line and "%|" not in line
+                 and not line.startswith("warning:")]
+        assert process.returncode == 130 and "Traceback" not in err and len(lines) <= 1, (delay, err)
+        assert all(line.startswith("error: interrupted") or "saving a checkpoint" in line for line in lines), err
+
+
 def test_a_nan_at_iteration_1_leaves_no_folder_blocking_the_name(tmp_path, monkeypatch):
     monkeypatch.setattr(wgangp, "gradient_penalty", lambda *a, **k: torch.tensor(float("nan")))
     assert cli(wgangp.main, TOY + ["--iters", "2", "--runs-dir", str(tmp_path), "--run-name", "n"]) == 2
