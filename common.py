@@ -1023,7 +1023,7 @@ def plot_toy(path, critic, real, fake, title="", device="cpu", limit=2.0):
 
 
 # =====================================================================================
-# Run plumbing: errors, arguments, device, seeding, the run folder, atomic writes, caches
+# Run plumbing: errors, arguments, device, seeding, the run folder, files, caches
 # =====================================================================================
 
 class UserError(Exception):
@@ -1049,8 +1049,7 @@ def run_cli(main):
         if isinstance(e, UserError):
             message = str(e)
         elif isinstance(e, OSError):
-            what = e.strerror or type(e).__name__
-            message = f"{e.filename}: {what}" if getattr(e, "filename", None) else what
+            message = (f"{e.filename}: " if e.filename else "") + (e.strerror or type(e).__name__)
         elif isinstance(e, (torch.OutOfMemoryError, MemoryError)):
             message = "out of memory; try a smaller --batch-size, --width or --eval-samples (or --amp bf16)"
         else:
@@ -1075,64 +1074,57 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see --help)")
 
 
+def field_types(args_class):
+    """Each field's type, Optional[T] -> T."""
+    return {name: next(t for t in typing.get_args(kind) or (kind,) if t is not type(None))
+            for name, kind in typing.get_type_hints(args_class).items()}
+
+
 def parse_args(args_class, argv, defaults, *, about="", note=None):
-    """The run's settings: the command line, then the row of `defaults` for the data kind ("toy", "image",
-    "text"; "blog" under `--schedule blog`; "<kind> embedded" on top where no --data-root is given: a CPU-sized
-    miniature on embedded data). With `--resume RUN`, RUN/args.json instead (see `resumed_args`).
-    Flags come from the `Args` dataclass (`lr_critic` -> `--lr-critic`, booleans `--flag/--no-flag`); --help
-    shows `about` (the script's docstring) and each default. `note`: one line saying what the CPU demo trains
-    where it differs from the paper. The first `python ... --data-root` line of `about` for the data kind (text,
-    else images) is shown as the way to the paper's setting."""
+    """The run's settings: the command line, then the row of `defaults` for the data kind ("toy", "image", "text";
+    "blog" under `--schedule blog`; "<kind> embedded" on top where no --data-root is given: a CPU-sized miniature
+    on embedded data), or with `--resume RUN` RUN/args.json (`resumed_args`). Flags come from the `Args` dataclass
+    (`lr_critic` -> `--lr-critic`, booleans `--flag/--no-flag`); --help shows `about` and each default. `note`: a
+    line on what the CPU demo trains; the first `python ... --data-root` line of `about` for the data kind is shown
+    as the way to the paper's setting. The notes are printed when the run starts, after every check."""
     parser = _Parser(description=about, formatter_class=argparse.RawDescriptionHelpFormatter,
                      allow_abbrev=False)  # flags exactly as written: --resume checks which ones were given
-    hints = typing.get_type_hints(args_class)
+    types = field_types(args_class)
     for field in dataclasses.fields(args_class):
-        kind = hints[field.name]
-        if typing.get_origin(kind) is typing.Union:  # Optional[T]
-            kind = [t for t in typing.get_args(kind) if t is not type(None)][0]
-        flag, help_text = "--" + field.name.replace("_", "-"), field.metadata.get("help", "")
-        if field.default is not None:
-            help_text += f" (default: {field.default})"
-        elif any(field.name in d for d in defaults.values()):
-            help_text += " (default: " + ", ".join(f"{k} {d[field.name]}" for k, d in defaults.items()
-                                                   if field.name in d) + ")"
-        if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text)
-        else:
-            choices = field.metadata.get("choices")
-            parser.add_argument(flag, type=kind, default=field.default, choices=choices, help=help_text,
-                                metavar=None if choices else kind.__name__.upper())
+        kind, choices, rows = types[field.name], field.metadata.get("choices"), defaults.items()
+        shown = field.default if field.default is not None else ", ".join(
+            f"{row} {d[field.name]}" for row, d in rows if field.name in d)
+        parser.add_argument("--" + field.name.replace("_", "-"), default=field.default, choices=choices,
+                            help=field.metadata.get("help", "") + (f" (default: {shown})" if shown != "" else ""),
+                            **({"action": argparse.BooleanOptionalAction} if kind is bool else
+                               {"type": kind, "metavar": None if choices else kind.__name__.upper()}))
     argv = sys.argv[1:] if argv is None else list(argv)
-    namespace = parser.parse_args(argv)
-    given = {action.dest for action in parser._actions if action.option_strings and any(
-        a == opt or a.startswith(opt + "=") for a in argv for opt in action.option_strings)}
-    args = args_class(**vars(namespace))
+    args = args_class(**vars(parser.parse_args(argv)))
+    given = {action.dest for action in parser._actions for opt in action.option_strings
+             if any(a == opt or a.startswith(opt + "=") for a in argv)}
     if args.resume is not None:
         args = resumed_args(args, given)
-    kind, notes = data_kind(args.dataset), []
+    kind, args.notes = data_kind(args.dataset), []  # the notes are printed by Run.start
     if not args.resume:
-        schedule = getattr(args, "schedule", "paper")
         if kind == "image" and args.data_root is None and args.dataset != "digits":
             if "dataset" in given:
                 fail(f"--dataset {args.dataset} needs its data: {IMAGE_HINT[args.dataset]}")
             args.dataset = "digits"  # the script's dataset needs --data-root: the embedded miniature instead
-        commands = [line.strip().split("  #")[0].strip() for line in about.splitlines()
-                    if line.strip().startswith("python") and "--data-root" in line]
-        paper = next((c for c in commands if ("text" in c) == (kind == "text")), "see --help")
-        if schedule == "blog":
+        paper = next((line.strip().split("  #")[0].strip() for line in about.splitlines() if line.strip().startswith(
+            "python") and "--data-root" in line and ("text" in line) == (kind == "text")), "see --help")
+        row = defaults[kind]
+        if getattr(args, "schedule", "paper") == "blog":
             if kind != "toy":
                 fail("--schedule blog is the notebook's 2D-toy setting; use it with a toy --dataset")
             row = defaults["blog"]
-        elif args.data_root is None and kind != "toy":
-            row = {**defaults[kind], **defaults.get(f"{kind} embedded", {})}
-            notes.append(f"no --data-root: a CPU-sized miniature on embedded data ({args.dataset}); "
-                         f"the paper's setting on the real data: {paper}")
-        else:
-            row = defaults[kind]
-            if kind == "toy":
-                notes.append(f"{args.dataset}, a 2D toy; the paper's setting on real data: {paper}")
-        if note and args.data_root is None and schedule != "blog":
-            notes.append(note)
+        elif kind != "toy" and args.data_root is None:
+            row = {**row, **defaults.get(f"{kind} embedded", {})}
+            args.notes.append(f"no --data-root: a CPU-sized miniature on embedded data ({args.dataset}); "
+                              f"the paper's setting on the real data: {paper}")
+        elif kind == "toy":
+            args.notes.append(f"{args.dataset}, a 2D toy; the paper's setting on real data: {paper}")
+        if note and args.data_root is None and row is not defaults.get("blog"):
+            args.notes.append(note)
         fill_defaults(args, row)
     if getattr(args, "eval_samples", 0) is None:
         args.eval_samples = EVAL_SAMPLES[kind]
@@ -1140,21 +1132,19 @@ def parse_args(args_class, argv, defaults, *, about="", note=None):
         args.image_size = IMAGE_SIZE[args.dataset]
     if kind == "toy" and args.data_root is not None:
         fail(f"--data-root is for images and text; --dataset {args.dataset} is a 2D toy, generated on the fly")
-    args.cache_dir = cache_dir(args)
+    args.cache_dir = args.cache_dir or os.path.join(args.runs_dir, ".cache")  # never the data folder
     if os.path.exists(args.cache_dir) and not os.path.isdir(args.cache_dir):
         fail(f"--cache-dir {args.cache_dir} is a file, not a folder")
     set_threads(args)
-    doubtful = {  # valid settings that probably are not what was meant: the run goes on, with a warning
-        f"--threads {args.threads} on {os.cpu_count()} CPUs: the threads will wait on each other":
-            args.threads > (os.cpu_count() or 1),
-        f"--log-every {args.log_every} is above --iters {args.iters}: TensorBoard gets the last iteration only":
-            "log_every" in given and args.log_every > args.iters,
-        f"--eval-samples {args.eval_samples}: toy W1 and modes from so few points are mostly noise (1,000 is the "
-        "default)": kind == "toy" and args.eval_samples < 100}
-    for line, applies in doubtful.items():
+    for warning, applies in {  # valid settings that probably are not what was meant: a warning, and the run goes on
+            f"--threads {args.threads} on {os.cpu_count()} CPUs: the threads will wait on each other":
+                args.threads > (os.cpu_count() or 1),
+            f"--log-every {args.log_every} is above --iters {args.iters}: TensorBoard gets the last iteration only":
+                "log_every" in given and args.log_every > args.iters,
+            f"--eval-samples {args.eval_samples}: toy W1 and modes from so few points are mostly noise (1,000 is "
+            "the default)": kind == "toy" and args.eval_samples < 100}.items():
         if applies:
-            print(f"warning: {line}", file=sys.stderr)
-    args.notes = notes  # printed when the run starts (Run.start): an error is never preceded by them
+            print(f"warning: {warning}", file=sys.stderr)
     return args
 
 
@@ -1162,8 +1152,8 @@ RESUME_MAY_CHANGE = ("iters", "device", "threads", "log_every", "resume")
 
 
 def resumed_args(args, given):
-    """--resume RUN: the settings in RUN/args.json, with --iters, --device, --threads, --log-every from the command
-    line if given."""
+    """--resume RUN: the settings in RUN/args.json, each checked against its type and choices, with --iters,
+    --device, --threads, --log-every from the command line if given."""
     others = sorted(name for name in given if name not in RESUME_MAY_CHANGE)
     if not args.resume:
         fail("--resume needs a run folder")
@@ -1178,15 +1168,17 @@ def resumed_args(args, given):
         fail(f"--resume {args.resume}: its args.json cannot be read ({type(e).__name__})")
     if not isinstance(saved, dict):
         fail(f"--resume {args.resume}: its args.json is not a settings object")
-    hints = typing.get_type_hints(type(args))
+    types, optional = field_types(type(args)), typing.get_type_hints(type(args))
     for field in dataclasses.fields(args):
-        if field.name in saved and not (field.name in given and field.name in RESUME_MAY_CHANGE):
-            value, kinds = saved[field.name], typing.get_args(hints[field.name]) or (hints[field.name],)
-            choices = field.metadata.get("choices")
-            if not (isinstance(value, kinds) or (float in kinds and isinstance(value, int))) or \
-                    (isinstance(value, bool) and bool not in kinds) or (choices and value not in choices):
-                fail(f"--resume {args.resume}: its args.json has {field.name} = {value!r}, not a valid setting")
-            setattr(args, field.name, value)
+        if field.name not in saved or (field.name in given and field.name in RESUME_MAY_CHANGE):
+            continue
+        value, kind, choices = saved[field.name], types[field.name], field.metadata.get("choices")
+        valid = (value is None and optional[field.name] is not kind) or (
+            isinstance(value, kind) or (kind is float and isinstance(value, int))) and (
+            isinstance(value, bool) == (kind is bool)) and not (choices and value not in choices)
+        if not valid:
+            fail(f"--resume {args.resume}: its args.json has {field.name} = {value!r}, not a valid setting")
+        setattr(args, field.name, value)
     args.resume = os.path.normpath(args.resume)
     return fill_defaults(args, {})
 
@@ -1245,10 +1237,9 @@ def rank():
 
 def setup_distributed():
     """Under `torchrun --nproc_per_node=N`: join the process group (NCCL on CUDA, gloo on CPU); this rank."""
-    if world_size() > 1:
-        import torch.distributed as dist
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    import torch.distributed as dist
+    if world_size() > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return rank()
 
 
@@ -1317,9 +1308,8 @@ def numpy_state(state, plain=True):
 
 
 def rng_state():
-    return {"python": random.getstate(), "numpy": numpy_state(np.random.get_state()),
-            "torch": torch.get_rng_state(), **({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available()
-                                               else {})}
+    return {"python": random.getstate(), "numpy": numpy_state(np.random.get_state()), "torch": torch.get_rng_state(),
+            **({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {})}
 
 
 def set_rng_state(state):
@@ -1348,12 +1338,10 @@ def train_scalars(terms, generator, critic):
 def run_record(state):
     """What ran: the device the nets are on, threads, versions, the git commit of this code (in a clone)."""
     import subprocess
-    device = next(unwrap(state["generator"]).parameters()).device if "generator" in state else None
-    try:
+    device, commit = next(unwrap(state["generator"]).parameters()).device if "generator" in state else None, None
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
                                 capture_output=True, text=True, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
     gpu = f" ({torch.cuda.get_device_name(device)})" if device is not None and device.type == "cuda" else ""
     return {"device_used": f"{device}{gpu}", "world_size": world_size(), "threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(), "git_commit": commit,
@@ -1363,24 +1351,22 @@ def run_record(state):
 class Run:
     """runs/<script>__<dataset>__<seed>__<time>/ with args.json, metrics.csv, samples, TensorBoard events,
     checkpoint.pt and .lock (held while a process trains there: a second one gets a line naming the holder).
-    Under torchrun only rank 0 writes."""
+    `start` makes and locks it once data and nets are ready, so a run stopped or failing before that leaves
+    nothing; `abandon` removes a folder with no checkpoint yet. Under torchrun only rank 0 writes."""
 
     current = None  # the Run of this process, for run_cli's clean-up and exit status
 
     def __init__(self, script, args):
-        """The run folder's name; `start` makes and locks it once the data and nets are ready (a run stopped or
-        failing before that leaves nothing behind; `abandon` removes a folder with no checkpoint yet)."""
         self.script, self.args, self.writes = script, args, rank() == 0
-        stamp = f"{datetime.datetime.now():%Y%m%d-%H%M%S}"
-        self.dir = args.resume or os.path.join(args.runs_dir,
-                                               args.run_name or f"{script}__{args.dataset}__{args.seed}__{stamp}")
-        self.created, self._lock, self.tb = False, None, None
+        name = args.run_name or f"{script}__{args.dataset}__{args.seed}__{datetime.datetime.now():%Y%m%d-%H%M%S}"
+        self.dir = args.resume or os.path.join(args.runs_dir, name)
+        self.created, self.lock_file, self.tb, self.handlers = False, None, None, {}
         self.start_time, self.elapsed_before = time.time(), 0.0  # wall-clock seconds of a resumed run's earlier parts
         self.stop_signal = None  # the Ctrl-C / SIGTERM that arrived in this process (run_cli exits 128 + it)
         self.stopping = False    # checkpoint_due saw a stop signal (on any rank): the loop ends after this iteration
-        self._first_bad, self._calls = {}, (None, 0)  # check_finite's record; (iteration, calls in it)
-        self._train, self._last_log = None, None  # the latest iteration's terms; (iteration, time) of the last log
-        self._train_at_checkpoint = {}  # a resumed checkpoint's loss terms, for the row of its evaluation
+        self.first_bad, self.calls = {}, (None, 0)  # check_finite's record; (iteration, calls in it)
+        self.train, self.last_log = None, None  # the latest iteration's terms; (iteration, time) of the last log
+        self.train_at_checkpoint = {}  # a resumed checkpoint's loss terms, for the row of its evaluation
         self.saved_step = None  # the step of the last checkpoint this process wrote
         if Run.current is not None:
             Run.current.release()  # one run at a time in a process: the previous one has ended
@@ -1388,17 +1374,19 @@ class Run:
         if self.writes and not args.resume and args.run_name and os.path.exists(self.dir):
             self.refuse_taken_name()  # now, not after the data has loaded
 
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
     def make_folder(self):
-        """Create the run folder; an auto-named run that meets a folder of the same name (another run started
-        in the same second) takes the next free suffix: mkdir is atomic, so two processes never share one."""
+        """mkdir is atomic: an auto-named run that meets a folder of its name (another run started in the same
+        second) takes the next free suffix, so two processes never share one."""
         self.made_runs_dir = not os.path.isdir(self.args.runs_dir)
         os.makedirs(self.args.runs_dir, exist_ok=True)
         base, suffix = self.dir, 2
-        while True:
+        while not self.created:
             try:
                 os.mkdir(self.dir)
                 self.created = True
-                return
             except FileExistsError:
                 if self.args.run_name:
                     self.refuse_taken_name()
@@ -1410,13 +1398,6 @@ class Run:
                  "one): remove it to start again, or pass a new --run-name")
         fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new --run-name")
 
-    def path(self, name):
-        return os.path.join(self.dir, name)
-
-    def last_good_checkpoint(self):
-        return f"the last good checkpoint is {self.path('checkpoint.pt')}" if os.path.exists(
-            self.path("checkpoint.pt")) else "no checkpoint was written yet"
-
     def lock(self):
         """Hold an exclusive lock on RUN/.lock until `release` (the loop's end) or this process's exit."""
         import fcntl
@@ -1427,39 +1408,40 @@ class Run:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             fail(f"{self.path('.lock')} is not a regular file; remove it")
-        handle = os.fdopen(fd, "r+")
+        self.lock_file = os.fdopen(fd, "r+")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self.lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = handle.read().strip() or "another process"
-            handle.close()
+            holder = self.lock_file.read().strip() or "another process"
+            self.lock_file.close()
+            self.lock_file = None
             fail(f"{self.dir} is in use by {holder}; wait for it to end (or stop it) before using this folder")
-        handle.truncate()
-        handle.write(f"process {os.getpid()} on {platform.node()} since {datetime.datetime.now():%Y-%m-%d %H:%M:%S}\n")
-        handle.flush()
-        self._lock = handle
+        self.lock_file.truncate()
+        self.lock_file.write(f"process {os.getpid()} on {platform.node()} since {datetime.datetime.now():%Y-%m-%d %H:%M:%S}\n")
+        self.lock_file.flush()
 
     def release(self):
-        """Let go of RUN/.lock, close the TensorBoard file and give Ctrl-C back its meaning before the run."""
-        while _PREVIOUS_HANDLERS:
-            signum, previous = _PREVIOUS_HANDLERS.popitem()
+        """Let go of RUN/.lock (emptied: a finished run's names no process), close the TensorBoard file and give
+        Ctrl-C / SIGTERM back what they meant before the run."""
+        for signum, previous in self.handlers.items():
             with contextlib.suppress(ValueError):  # not the main thread
                 signal.signal(signum, previous)
+        self.handlers = {}
         if self.tb is not None:
             self.tb.close()
-            self.tb = None
-        if self._lock is not None:
+        if self.lock_file is not None:
             with contextlib.suppress(OSError):
-                self._lock.truncate(0)  # a finished run's .lock names no process
-            self._lock.close()
-            self._lock = None
+                self.lock_file.truncate(0)
+            self.lock_file.close()
+        self.tb = self.lock_file = None
 
     def abandon(self):
-        """After a failure: a folder this run created holds nothing worth keeping before its first checkpoint."""
+        """After a failure: a folder this run created holds nothing worth keeping before its first checkpoint
+        (and the runs folder it made, if nothing else is in it)."""
         if self.created and self.writes and not os.path.exists(self.path("checkpoint.pt")):
             import shutil
             shutil.rmtree(self.dir, ignore_errors=True)
-            if self.made_runs_dir:  # and the runs folder it made, if nothing else is in it
+            if self.made_runs_dir:
                 with contextlib.suppress(OSError):
                     os.rmdir(self.args.runs_dir)
         self.created = False
@@ -1474,7 +1456,7 @@ class Run:
         """Make and lock the run folder. A new run: write args.json, return 0. A resumed run: load checkpoint.pt
         into the given objects (nets, optimisers, data stream) and the RNGs, drop the metrics.csv rows logged after
         it, run `evaluate` for it if its own row is missing (a process killed between the checkpoint and the row),
-        return its step. From then on Ctrl-C / SIGTERM ask the loop to stop and save."""
+        note the resume in args.json, return its step. From then on Ctrl-C / SIGTERM ask the loop to stop and save."""
         self.start_time, step = time.time(), 0
         if self.writes:
             if not self.args.resume:
@@ -1496,23 +1478,22 @@ class Run:
                 seed_everything(self.args.seed + rank() + step)
         if self.writes:
             self.args.run_name = os.path.basename(self.dir)
-            record = dataclasses.asdict(self.args)
-            if step and os.path.exists(self.path("metrics.csv")):  # rows logged after this checkpoint: re-run
+            record, run = dataclasses.asdict(self.args), {"script": self.script, **run_record(state)}
+            if step:  # the rows logged after this checkpoint will be logged again
                 rows = read_metrics_rows(self.path("metrics.csv"))
                 write_metrics_rows(self.path("metrics.csv"), [r for r in rows if int(r["iteration"]) <= step])
-            if step:
                 saved = json.loads(read_regular_file(self.path("args.json")))
                 changed = {k: v for k, v in record.items() if k in saved and saved[k] != v and k != "resume"}
                 record = {**saved, **changed, "resumes": saved.get("resumes", []) + [
-                    {"iteration": step, "changed": changed, "run": {"script": self.script, **run_record(state)}}]}
+                    {"iteration": step, "changed": changed, "run": run}]}
             else:
-                record["run"] = {"script": self.script, **run_record(state)}
+                record["run"] = run
             write_atomically(self.path("args.json"), lambda f: json.dump(record, f, indent=2))
             missing = bool(step) and evaluate is not None and not self.has_row(step)
             self.open_tensorboard(step, keep_step=not missing)
             if missing:  # killed between the checkpoint and its row: the same samples (fixed noise), the same row
                 if self.tb is not None and (step % self.args.log_every == 0 or step == self.args.iters):
-                    for name, value in self._train_at_checkpoint.items():
+                    for name, value in self.train_at_checkpoint.items():
                         self.tb.add_scalar(f"train/{name}", value, step)
                 self.log_metrics(step, evaluate(step))
         for line in getattr(self.args, "notes", []):  # what the CPU demo trains, how to run the paper's setting
@@ -1525,8 +1506,10 @@ class Run:
         return any(int(r["iteration"]) == step for r in read_metrics_rows(self.path("metrics.csv")))
 
     def load_checkpoint(self, state):
+        """Load checkpoint.pt into `state`'s objects and the RNGs; its step. Anything but a checkpoint of this script
+        with matching shapes is one line (weights_only: nothing in the file runs)."""
         path = self.path("checkpoint.pt")
-        try:  # weights_only: a file with anything but tensors and plain values is refused, nothing in it runs
+        try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:
             fail(f"{path} cannot be read ({type(e).__name__}): not a checkpoint this project wrote")
@@ -1535,20 +1518,19 @@ class Run:
                  f"not {self.script}")
         try:
             for name, obj in state.items():
-                saved_type = payload.get("types", {}).get(name, type(unwrap(obj)).__name__)
-                if saved_type != type(unwrap(obj)).__name__:
-                    fail(f"{path}: its {name} is {saved_type}, this run's {type(unwrap(obj)).__name__} (args.json "
-                         "changed?)")
+                obj, saved_type = unwrap(obj), payload.get("types", {}).get(name, type(unwrap(obj)).__name__)
+                if saved_type != type(obj).__name__:
+                    fail(f"{path}: its {name} is {saved_type}, this run's {type(obj).__name__} (args.json changed?)")
                 try:
-                    unwrap(obj).load_state_dict(payload[name])
+                    obj.load_state_dict(payload[name])
                 except (RuntimeError, KeyError, ValueError) as e:
                     fail(f"{path}: its {name} does not match this run's ({' '.join(str(e).split())[:300]})")
-                if isinstance(obj, torch.optim.Optimizer):  # its statistics must fit the parameters they follow
-                    for p, statistics in obj.state.items():
-                        if any(torch.is_tensor(v) and v.dim() and v.shape != p.shape for v in statistics.values()):
-                            fail(f"{path}: its {name} holds statistics of another shape than the parameters")
+                if isinstance(obj, torch.optim.Optimizer) and any(  # statistics must fit the parameters they follow
+                        torch.is_tensor(v) and v.dim() and v.shape != p.shape for p, s in obj.state.items()
+                        for v in s.values()):
+                    fail(f"{path}: its {name} holds statistics of another shape than the parameters")
             set_rng_state(payload["rng"])
-            self._train_at_checkpoint = {k: float(v) for k, v in payload.get("train", {}).items()}
+            self.train_at_checkpoint = {k: float(v) for k, v in payload.get("train", {}).items()}
             self.elapsed_before, step = float(payload["seconds"]), int(payload["step"])
         except UserError:
             raise
@@ -1579,7 +1561,7 @@ class Run:
             print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this iteration", file=sys.stderr)
         with contextlib.suppress(ValueError):  # not the main thread (a test runner's)
             for signum in (signal.SIGINT, signal.SIGTERM):
-                _PREVIOUS_HANDLERS.setdefault(signum, signal.signal(signum, handler))
+                self.handlers.setdefault(signum, signal.signal(signum, handler))
 
     # -- the loop
 
@@ -1601,35 +1583,39 @@ class Run:
         then the order of the calls within it); `raise_if_not_finite` reads it once per logged iteration and
         before every checkpoint, so a non-finite loss stops the run with one line naming the iteration and the
         first term(s) to go bad, and never reaches a checkpoint (`save` also refuses non-finite weights)."""
-        self._calls = (step, self._calls[1] + 1) if self._calls[0] == step else (step, 0)
-        when = step + 1 + min(self._calls[1], 999) / 1000  # iteration (1-based) . call within it
+        self.calls = (step, self.calls[1] + 1 if self.calls[0] == step else 0)
+        when = step + 1 + min(self.calls[1], 999) / 1000  # iteration (1-based) . call within it
         values = torch.stack([t.detach().float().reshape(()) for t in terms.values()])
-        first = self._first_bad.get(tuple(terms))
+        first = self.first_bad.get(tuple(terms))
         if first is None:
             first = torch.full_like(values, math.inf, dtype=torch.float64)
-        self._first_bad[tuple(terms)] = torch.where(torch.isfinite(values) | torch.isfinite(first), first, when)
+        self.first_bad[tuple(terms)] = torch.where(torch.isfinite(values) | torch.isfinite(first), first, when)
 
     def raise_if_not_finite(self):
-        found = [(when, name) for names, first in self._first_bad.items()
+        found = [(when, name) for names, first in self.first_bad.items()
                  for name, when in zip(names, first.tolist()) if math.isfinite(when)]
         if found:
-            when = min(w for w, _ in found)
-            bad = [name for w, name in found if w == when]
-            fail(f"non-finite {', '.join(bad)} at iteration {int(when)}; stopping ({self.last_good_checkpoint()})")
+            when = min(found)[0]
+            fail(f"non-finite {', '.join(name for w, name in found if w == when)} at iteration {int(when)}; "
+                 f"stopping ({self.last_good_checkpoint()})")
+
+    def last_good_checkpoint(self):
+        return f"the last good checkpoint is {self.path('checkpoint.pt')}" if os.path.exists(
+            self.path("checkpoint.pt")) else "no checkpoint was written yet"
 
     def log_train(self, step, terms, generator, critic):
         """Every iteration: keep the loss terms for metrics.csv; every --log-every iterations (and the last) check
         that no loss was non-finite and write the terms to TensorBoard as train/<name>, with the nets' gradient
         norms and iterations/s. One device sync per logged iteration, none otherwise."""
-        self._train = (terms, generator, critic)
+        self.train = (terms, generator, critic)
         if step % self.args.log_every and step != self.args.iters:
             return
         self.raise_if_not_finite()
         if self.tb is not None:
             now, scalars = time.time(), train_scalars(terms, generator, critic)
-            if self._last_log is not None and now > self._last_log[1]:
-                scalars["iterations_per_second"] = (step - self._last_log[0]) / (now - self._last_log[1])
-            self._last_log = (step, now)
+            if self.last_log is not None and now > self.last_log[1]:
+                scalars["iterations_per_second"] = (step - self.last_log[0]) / (now - self.last_log[1])
+            self.last_log = (step, now)
             for name, value in scalars.items():
                 self.tb.add_scalar(f"train/{name}", value, step)
 
@@ -1656,10 +1642,9 @@ class Run:
             fail(f"non-finite values in {', '.join(bad)} after iteration {step} (an optimiser step overflowed: "
                  f"lower the learning rate or the penalty weight); stopping ({self.last_good_checkpoint()})")
         if self.writes:
-            if self.tb is not None:
-                self.flush_tensorboard()  # every point up to this step on disk before the checkpoint lands
+            self.flush_tensorboard()  # every point up to this step on disk before the checkpoint lands
             payload = {"script": self.script, "step": step, "seconds": self.seconds(), "rng": rng_state(),
-                       "train": train_scalars(*self._train) if self._train else {},
+                       "train": train_scalars(*self.train) if self.train else {},
                        "types": {k: type(unwrap(v)).__name__ for k, v in state.items()}, **states}
             write_atomically(self.path("checkpoint.pt"), lambda f: torch.save(payload, f), binary=True)
         self.saved_step = step
@@ -1670,7 +1655,7 @@ class Run:
         flushed: a row on disk means its TensorBoard points are on disk too (what a resume relies on)."""
         if not self.writes:
             return
-        train = train_scalars(*self._train) if self._train else self._train_at_checkpoint
+        train = train_scalars(*self.train) if self.train else self.train_at_checkpoint
         row = {"iteration": step, "seconds": round(self.seconds(), 2),
                **{k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in {**train, **metrics}.items()}}
         if self.tb is not None:
@@ -1693,12 +1678,13 @@ class Run:
 
     def flush_tensorboard(self):
         try:
-            self.tb.flush()
+            if self.tb is not None:
+                self.tb.flush()
         except OSError as e:
             fail(f"TensorBoard events cannot be written in {self.dir} ({e.strerror or e})")
 
 
-_PREVIOUS_HANDLERS = {}
+# ---- files: metrics.csv, atomic writes, regular files only ---------------------------------------------------
 
 
 def read_metrics_rows(path):
@@ -1706,17 +1692,15 @@ def read_metrics_rows(path):
     if not os.path.exists(path):
         return []
     text = read_regular_file(path, errors="replace")
-    rows = list(csv.DictReader(io.StringIO(text if text.endswith("\n") else text[:text.rfind("\n") + 1])))
+    rows = csv.DictReader(io.StringIO(text[:text.rfind("\n") + 1]))  # a last line without its newline is torn
     return [r for r in rows if None not in r and None not in r.values() and str(r.get("iteration")).isdigit()]
 
 
 def write_metrics_rows(path, rows):
     """metrics.csv rewritten whole (a few hundred rows at most): a kill leaves the old file or the new one, and a
     metric that first appears later (FID after a stop's quick evaluation) gets its column."""
-    header = list(dict.fromkeys(k for row in rows for k in row))
-
     def write(f):
-        writer = csv.DictWriter(f, header, restval="")
+        writer = csv.DictWriter(f, list(dict.fromkeys(k for row in rows for k in row)), restval="")
         writer.writeheader()
         writer.writerows(rows)
     write_atomically(path, write)
@@ -1726,18 +1710,15 @@ def all_finite(state):
     """Every floating-point number in a (nested) state dict is finite."""
     if isinstance(state, torch.Tensor):
         return not state.is_floating_point() or bool(torch.isfinite(state).all())
-    if isinstance(state, dict):
-        return all(all_finite(v) for v in state.values())
-    if isinstance(state, (list, tuple)):
-        return all(all_finite(v) for v in state)
+    if isinstance(state, (dict, list, tuple)):
+        return all(map(all_finite, state.values() if isinstance(state, dict) else state))
     return not isinstance(state, float) or math.isfinite(state)
 
 
 def read_regular_file(path, errors="strict"):
     """A text file's content; a named pipe or a device is refused instead of read (it could block for ever)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", path)
         return f.read().decode("utf-8", errors)
 
@@ -1764,13 +1745,7 @@ def write_atomically(path, write, binary=False):
             os.remove(tmp)
 
 
-# ---- caches: decoded images, n-gram counts, FID statistics ----------------------------------------------------
-
-
-def cache_dir(args):
-    """--cache-dir, else RUNS_DIR/.cache (never the data folder); made on the first write, and where it cannot be
-    written everything is recomputed."""
-    return getattr(args, "cache_dir", None) or os.path.join(args.runs_dir, ".cache")
+# ---- caches: decoded images, n-gram counts, FID statistics (args.cache_dir) ------------------------------------
 
 
 def load_npz(path, keys):
@@ -1781,26 +1756,24 @@ def load_npz(path, keys):
 
 def load_cached(path, loader):
     """loader(path) if a cache file is there and readable; None (recompute) when it is missing or damaged."""
-    if path is None or not os.path.isfile(path):
-        return None
-    try:
-        return loader(path)
-    except Exception:  # a half-written or foreign file: ignore it, it is rewritten whole
-        return None
+    with contextlib.suppress(Exception):  # a half-written or foreign file: ignored, and rewritten whole
+        return loader(path) if path is not None and os.path.isfile(path) else None
 
 
 def save_cached(path, saver):
-    """saver(file), written atomically to `path`; no cache on a full or read-only disk (only an optimisation)."""
-    if path is not None:
-        for leftover in glob.glob(glob.escape(path) + ".tmp[0-9]*"):  # a killed process's half copy
-            with contextlib.suppress(OSError, ValueError):
-                os.kill(int(leftover.rsplit(".tmp", 1)[1]), 0)  # its writer still alive: leave it
-                continue
-            with contextlib.suppress(OSError):
-                os.remove(leftover)
+    """saver(file), written atomically to `path`; no cache on a full or read-only disk (only an optimisation).
+    Half copies left by killed writers are removed first."""
+    if path is None:
+        return
+    for leftover in glob.glob(glob.escape(path) + ".tmp[0-9]*"):
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(leftover.rsplit(".tmp", 1)[1]), 0)  # its writer still alive: leave it
+            continue
         with contextlib.suppress(OSError):
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            write_atomically(path, saver, binary=True)
+            os.remove(leftover)
+    with contextlib.suppress(OSError):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        write_atomically(path, saver, binary=True)
 
 
 if __name__ == "__main__":
