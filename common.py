@@ -27,6 +27,7 @@ import errno
 import glob
 import hashlib
 import io
+import itertools
 import json
 import math
 import platform
@@ -280,18 +281,26 @@ SEQ_LEN = 32
 PAD = "`"
 
 
-def find_billion_word_shards(root):
-    """The 1B Word training shards: ROOT/training-monolingual.tokenized.shuffled/news.en-* (or ROOT/news.en-*)."""
-    if not root:
-        return []
-    for folder in (os.path.join(root, "training-monolingual.tokenized.shuffled"), root):
-        shards = sorted(glob.glob(os.path.join(folder, "news.en-*")))
-        if shards:
-            odd = [s for s in shards if not os.path.isfile(s)]  # a folder or a named pipe would fail or block
-            if odd:
-                fail(f"{odd[0]} is not a regular file")
-            return shards
+def billion_word_files(root, folder, pattern):
+    """The One Billion Word files ROOT/folder/pattern (the training shards also straight under ROOT), sorted."""
+    for where in (os.path.join(root, folder), root if folder.startswith("training") else None):
+        files = sorted(glob.glob(os.path.join(where, pattern))) if where else []
+        if files:
+            return files
     return []
+
+
+def read_lines(paths, n):
+    """The first n lines of the files in turn, undecodable bytes replaced; only regular files (a pipe would block)."""
+    lines = []
+    for path in paths:
+        if not os.path.isfile(path):
+            fail(f"{path} is not a regular file")
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines += [line.rstrip("\n") for line in itertools.islice(f, n - len(lines))]
+        if len(lines) >= n:
+            break
+    return lines
 
 
 def embedded_corpus_lines():
@@ -309,19 +318,10 @@ def load_text(root=None, seq_len=SEQ_LEN, max_lines=10_000_000, vocab_size=2048,
         if not os.path.isdir(root):
             fail(f"text folder {root} {'is a file, not a folder' if os.path.exists(root) else 'does not exist'}; "
                  "it should hold training-monolingual.tokenized.shuffled/news.en-*")
-        shards = find_billion_word_shards(root)
+        shards = billion_word_files(root, "training-monolingual.tokenized.shuffled", "news.en-*")
         if not shards:
             fail(f"no One Billion Word shards (news.en-*) under {root}")
-        lines = []
-        for shard in shards:
-            with open(shard, encoding="utf-8", errors="replace") as f:
-                for line in f:
-                    lines.append(line.rstrip("\n"))
-                    if len(lines) >= max_lines:
-                        break
-            if len(lines) >= max_lines:
-                break
-        source = f"One Billion Word ({len(shards)} shards under {root})"
+        lines, source = read_lines(shards, max_lines), f"One Billion Word ({len(shards)} shards under {root})"
         sample = "".join(lines[:20_000])
         odd = sum(1 for ch in sample if ch == "\ufffd" or (ord(ch) < 32 and ch != "\t"))
         if sample and odd > 0.01 * len(sample):
@@ -335,29 +335,18 @@ def load_text(root=None, seq_len=SEQ_LEN, max_lines=10_000_000, vocab_size=2048,
     points = codepoints(lines)
     values, counts = np.unique(points, return_counts=True)
     chars = ["unk"] + [chr(v) for v in values[np.lexsort((values, -counts))][: vocab_size - 1]]
-    encoded = encode_codepoints(points, chars)
-    if root:  # the papers train and measure on the same 10M lines; a held-out sample gives the Bayes limit
-        heldout, train = load_heldout_billion_word(root, seq_len, chars), encoded
-        if len(heldout) == 0:  # no heldout-monolingual shards: hold out the last lines read instead
-            cut = len(encoded) - max(1, min(20_000, len(encoded) // 10))
-            train, heldout = encoded[:cut], encoded[cut:]
+    train = encode_codepoints(points, chars)
+    # the papers train and measure on the same 10M lines; held-out lines give the Bayes limit of the metric:
+    # One Billion Word's heldout shards, else the last lines read (the last quarter of the embedded corpus)
+    heldout = cut_and_pad(read_lines(billion_word_files(root, "heldout-monolingual.tokenized.shuffled",
+                                                        "news.en.heldout-*"), 20_000) if root else [], seq_len)
+    if heldout:
+        heldout = encode_codepoints(codepoints(heldout), chars)
     else:
-        cut = int(len(encoded) * (1 - heldout_fraction))
-        train, heldout = encoded[:cut], encoded[cut:]
+        cut = len(train) - max(1, min(20_000, len(train) // 10)) if root else int(len(train) * (1 - heldout_fraction))
+        train, heldout = train[:cut], train[cut:]
     return {"train": train, "heldout": heldout, "chars": chars, "vocab_size": len(chars), "source": source,
             "root": root}
-
-
-def load_heldout_billion_word(root, seq_len, chars, n=20_000):
-    shards = sorted(glob.glob(os.path.join(root, "heldout-monolingual.tokenized.shuffled", "news.en.heldout-*")))
-    lines = []
-    for shard in shards:
-        with open(shard, encoding="utf-8", errors="replace") as f:
-            lines += [line.rstrip("\n") for line in f][: n - len(lines)]
-        if len(lines) >= n:
-            break
-    lines = cut_and_pad(lines, seq_len)
-    return encode_codepoints(codepoints(lines), chars) if lines else torch.zeros(0, seq_len, dtype=torch.int16)
 
 
 def cut_and_pad(lines, seq_len):
@@ -1211,9 +1200,8 @@ def fill_defaults(args, defaults):
 
 
 def set_threads(args):
-    """--threads: torch's CPU threads, kept in args.json. Default: $OMP_NUM_THREADS if set, else half the CPUs
-    (at least one): two runs side by side with two threads each are 1.5-6x slower than with one each
-    (benchmarks/threads.py), and users run seeds side by side."""
+    """--threads: torch's CPU threads, kept in args.json. Default: $OMP_NUM_THREADS if set, else half the CPUs (at
+    least one), so that two seeds run side by side do not wait on each other's threads."""
     if args.threads is None:
         omp = os.environ.get("OMP_NUM_THREADS", "")
         args.threads = int(omp) if omp.isdigit() and int(omp) > 0 else max(1, (os.cpu_count() or 1) // 2)

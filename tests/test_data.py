@@ -255,3 +255,8 @@ def test_named_pipes_among_the_data_are_never_opened(tmp_path):
     os.mkfifo(root / "training-monolingual.tokenized.shuffled" / "news.en-00003-of-00100")
     with pytest.raises(common.UserError, match="is not a regular file"):
         common.load_text(str(root))
+    os.remove(root / "training-monolingual.tokenized.shuffled" / "news.en-00003-of-00100")
+    (root / "heldout-monolingual.tokenized.shuffled").mkdir()
+    os.mkfifo(root / "heldout-monolingual.tokenized.shuffled" / "news.en.heldout-00000-of-00050")
+    with pytest.raises(common.UserError, match="heldout-00000-of-00050 is not a regular file"):
+        common.load_text(str(root))
