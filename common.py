@@ -5,6 +5,7 @@ writes). Nothing here knows which method runs: each method file builds its own o
 """
 import os
 import signal
+import threading
 
 
 def _exit_on_ctrl_c(signum, frame):
@@ -14,8 +15,9 @@ def _exit_on_ctrl_c(signum, frame):
 
 # A Ctrl-C while the imports below load (torch takes a second or more) ends the process with one line, exit 130:
 # no traceback, no abort inside torch's C++ start-up. From then on run_cli reports it.
-_sigint = signal.getsignal(signal.SIGINT)
-if _sigint is signal.default_int_handler:
+_quiet_start = threading.current_thread() is threading.main_thread() and \
+    signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not where SIGINT is ignored (nohup, &)
+if _quiet_start:
     signal.signal(signal.SIGINT, _exit_on_ctrl_c)
 
 import argparse
@@ -42,8 +44,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-if _sigint is signal.default_int_handler:
-    signal.signal(signal.SIGINT, _sigint)
+if _quiet_start:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # =====================================================================================
 # Data: every source is an endless stream of batches on the device, with a state to resume
@@ -897,8 +899,6 @@ def generate(generator, z_dim, n, device, batch=512, seed=0):
     out = torch.cat([generator(torch.randn(min(batch, n - i), z_dim, device=device, generator=rng)) for i in range(0, n, batch)])
     generator.train(was_training)
     return out
-
-
 
 
 EVAL_SAMPLES = {"toy": 1000, "text": 6400, "image": 10_000}  # samples per evaluation (text: 6,400 as the papers)

@@ -124,7 +124,6 @@ def test_args_json_holds_resolved_settings_and_resumes_append(tmp_path):
     assert resumed["run"] == record  # the first start's record stays
 
 
-
 def assert_same_weights(a, b):
     for name in ("generator", "critic"):
         assert a[name].keys() == b[name].keys()
@@ -202,8 +201,6 @@ def test_signal_handlers_are_restored_after_a_run(tmp_path):
     wgangp.main(["--dataset", "8gaussians", "--width", "8", "--batch-size", "8", "--iters", "2", "--eval-samples", "20",
                  "--runs-dir", str(tmp_path)])
     assert signal.getsignal(signal.SIGINT) is before
-
-
 
 
 def test_resume_trains_to_the_runs_own_iters_and_refuses_other_flags(tmp_path):
