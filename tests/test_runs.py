@@ -135,6 +135,7 @@ def assert_same_weights(a, b):
     (wgangp, ["--dataset", "25gaussians", "--width", "16", "--batch-size", "16", "--eval-samples", "50"]),
     (slogan, ["--dataset", "digits", "--width", "8", "--batch-size", "8", "--n-critic", "2", "--fid-weights", "none"]),
     (fogan_text, ["--width", "8", "--batch-size", "8", "--eval-samples", "32"]),
+    (wgangp, ["--dataset", "text", "--width", "8", "--batch-size", "8", "--eval-samples", "32"]),  # arch: null
     (advas, ["--dataset", "swissroll", "--width", "8", "--batch-size", "8", "--eval-samples", "50", "--n-critic", "1"]),
 ])
 def test_resume_is_bit_identical(tmp_path, module, flags):
