@@ -1326,7 +1326,8 @@ def train_scalars(terms, generator, critic):
 def run_record(state):
     """What ran: the device the nets are on, threads, versions, the git commit of this code (in a clone)."""
     import subprocess
-    device, commit = next(unwrap(state["generator"]).parameters()).device if "generator" in state else None, None
+    device = next(unwrap(state["generator"]).parameters()).device if "generator" in state else None
+    commit = None
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
                                 capture_output=True, text=True, timeout=10).stdout.strip() or None
