@@ -283,13 +283,9 @@ SEQ_LEN = 32
 PAD = "`"
 
 
-def billion_word_files(root, folder, pattern):
-    """The One Billion Word files ROOT/folder/pattern (the training shards also straight under ROOT), sorted."""
-    for where in (os.path.join(root, folder), root if folder.startswith("training") else None):
-        files = sorted(glob.glob(os.path.join(where, pattern))) if where else []
-        if files:
-            return files
-    return []
+def billion_word_files(root, *parts):
+    """The files ROOT/parts... (a glob pattern below ROOT), sorted."""
+    return sorted(glob.glob(os.path.join(glob.escape(root), *parts)))
 
 
 def read_lines(paths, n):
@@ -320,7 +316,8 @@ def load_text(root=None, seq_len=SEQ_LEN, max_lines=10_000_000, vocab_size=2048,
         if not os.path.isdir(root):
             fail(f"text folder {root} {'is a file, not a folder' if os.path.exists(root) else 'does not exist'}; "
                  "it should hold training-monolingual.tokenized.shuffled/news.en-*")
-        shards = billion_word_files(root, "training-monolingual.tokenized.shuffled", "news.en-*")
+        shards = billion_word_files(root, "training-monolingual.tokenized.shuffled", "news.en-*") or \
+            billion_word_files(root, "news.en-*")
         if not shards:
             fail(f"no One Billion Word shards (news.en-*) under {root}")
         lines, source = read_lines(shards, max_lines), f"One Billion Word ({len(shards)} shards under {root})"
@@ -339,11 +336,11 @@ def load_text(root=None, seq_len=SEQ_LEN, max_lines=10_000_000, vocab_size=2048,
     chars = ["unk"] + [chr(v) for v in values[np.lexsort((values, -counts))][: vocab_size - 1]]
     train = encode_codepoints(points, chars)
     # the papers train and measure on the same 10M lines; held-out lines give the Bayes limit of the metric:
-    # One Billion Word's heldout shards, else the last lines read (the last quarter of the embedded corpus)
-    heldout = cut_and_pad(read_lines(billion_word_files(root, "heldout-monolingual.tokenized.shuffled",
-                                                        "news.en.heldout-*"), 20_000) if root else [], seq_len)
+    # One Billion Word's heldout shards, else the last lines read (a tenth up to 20,000; embedded: a quarter)
+    heldout = read_lines(billion_word_files(root, "heldout-monolingual.tokenized.shuffled", "news.en.heldout-*"),
+                         20_000) if root else []
     if heldout:
-        heldout = encode_codepoints(codepoints(heldout), chars)
+        heldout = encode_codepoints(codepoints(cut_and_pad(heldout, seq_len)), chars)
     else:
         cut = len(train) - max(1, min(20_000, len(train) // 10)) if root else int(len(train) * (1 - heldout_fraction))
         train, heldout = train[:cut], train[cut:]

@@ -90,6 +90,13 @@ def test_billion_word_loader(tmp_path):
     assert batch.shape == (4, data.vocab_size, 32) and torch.all(batch.sum(1) == 1)  # one-hot
 
 
+def test_a_data_folder_whose_name_looks_like_a_glob_pattern(tmp_path):
+    root = tmp_path / "bw[1]"  # '[1]' would be a character class to glob
+    write_billion_word(root, ["a line of text ."] * 8, heldout=["held out ."])
+    corpus = common.load_text(str(root))
+    assert len(corpus["train"]) == 8 and len(corpus["heldout"]) == 1
+
+
 def test_text_loader_max_lines_and_errors(tmp_path):
     write_billion_word(tmp_path / "bw", [f"line number {i}" for i in range(40)])
     corpus = common.load_text(str(tmp_path / "bw"), max_lines=25)  # no heldout shards: the last 10% held out
