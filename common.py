@@ -1098,8 +1098,8 @@ def parse_args(args_class, argv, defaults, *, about="", note=None):
             args.dataset = "digits"  # the script's dataset needs --data-root: the embedded miniature instead
         paper = next((line.strip().split("  #")[0].strip() for line in about.splitlines() if line.strip().startswith(
             "python") and "--data-root" in line and ("text" in line) == (kind == "text")), "see --help")
-        row = defaults[kind]
-        if getattr(args, "schedule", "paper") == "blog":
+        row, blog = defaults[kind], getattr(args, "schedule", "paper") == "blog"
+        if blog:
             if kind != "toy":
                 fail("--schedule blog is the notebook's 2D-toy setting; use it with a toy --dataset")
             row = defaults["blog"]
@@ -1109,7 +1109,7 @@ def parse_args(args_class, argv, defaults, *, about="", note=None):
                               f"the paper's setting on the real data: {paper}")
         elif kind == "toy":
             args.notes.append(f"{args.dataset}, a 2D toy; the paper's setting on real data: {paper}")
-        if note and args.data_root is None and row is not defaults.get("blog"):
+        if note and args.data_root is None and not blog:
             args.notes.append(note)
         fill_defaults(args, row)
     if getattr(args, "eval_samples", 0) is None:
