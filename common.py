@@ -250,7 +250,7 @@ def load_image_folder(root, size, center_crop=True, cache=None):
         fail(f"no .jpg/.png images under {root}")
     # the cache key holds every file's path, size, modification and change time (ctime: no user can set it back,
     # so an image rewritten in place is decoded again); a cache file must also have the shape it stands for
-    listing = "\n".join(f"{f}|{os.stat(f).st_size}|{os.stat(f).st_mtime_ns}|{os.stat(f).st_ctime_ns}" for f in files)
+    listing = "\n".join(f"{f}|{s.st_size}|{s.st_mtime_ns}|{s.st_ctime_ns}" for f, s in zip(files, map(os.stat, files)))
     key = hashlib.sha1(f"{os.path.realpath(root)}|{size}|{center_crop}\n{listing}".encode()).hexdigest()[:16]
     path = os.path.join(cache, f"images_{size}px_{key}.npy") if cache else None
     cached = load_cached(path, lambda p: torch.from_numpy(np.load(p, allow_pickle=False)))
