@@ -19,10 +19,15 @@ def run_script(script, *argv, cwd=ROOT):
                           text=True, timeout=300)
 
 
+def message_lines(stderr):
+    """The lines of stderr that are messages: progress bars, warnings and blank lines aside."""
+    return [line for line in stderr.splitlines() if line.strip() and "it/s" not in line and "%|" not in line
+            and not line.startswith("warning:")]
+
+
 def assert_one_error_line(result, message):
     """Exit status 2 and exactly one `error:` line on stderr holding `message` (progress bars and warnings aside)."""
-    lines = [line for line in result.stderr.splitlines() if line.strip() and "it/s" not in line and "%|" not in line
-             and not line.startswith("warning:")]
+    lines = message_lines(result.stderr)
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
 

@@ -10,7 +10,7 @@ import torch
 
 import common
 import wgangp
-from helpers import TOY, assert_one_error_line, cli, final_state, run_script, write_billion_word
+from helpers import TOY, assert_one_error_line, cli, final_state, message_lines, run_script, write_billion_word
 
 pytestmark = pytest.mark.slow  # not in the fast lane: python -m pytest -m "not slow"
 
@@ -192,8 +192,7 @@ def test_ctrl_c_at_any_moment_of_the_first_seconds_is_one_line_and_exit_130(tmp_
         time.sleep(delay)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=120)
-        lines = [line for line in err.splitlines() if line.strip() and "it/s" not in line and "%|" not in line
-                 and not line.startswith("warning:")]
+        lines = message_lines(err)
         assert process.returncode == 130 and "Traceback" not in err and len(lines) <= 1, (delay, err)
         assert all(line.startswith("error: interrupted") or "saving a checkpoint" in line for line in lines), err
 
