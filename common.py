@@ -106,6 +106,24 @@ class ToyData:
         self.rng.set_state(numpy_state(state["rng"], plain=False))
 
 
+class RealPlusNoise(nn.Module):
+    """WGAN-GP's gan_toy.py FIXED_GENERATOR as a generator without weights: G(z) = fresh real points + z, z ~ N(0, 1)
+    in 2D (its own seeded stream of real points, so evaluations are repeatable and the training RNG untouched)."""
+
+    def __init__(self, data, seed=4321):
+        super().__init__()
+        self.data, self.seed, self.rng = data, seed, np.random.RandomState(seed)
+
+    def train(self, mode=True):  # `generate` sets eval mode first: every evaluation draws the same real points
+        if not mode:
+            self.rng = np.random.RandomState(self.seed)
+        return super().train(mode)
+
+    def forward(self, z):
+        real = toy_batch(self.data.dataset, len(z), self.rng)
+        return torch.as_tensor(real, dtype=z.dtype, device=z.device) + z
+
+
 class TensorData:
     """A whole dataset held as one integer tensor (uint8 images or int16 characters), on the device when
     it fits; batches drawn epoch by epoch from a seeded permutation and converted on the device."""
@@ -674,17 +692,19 @@ ARCHS = ("mlp", "mlp-leaky", "dcgan", "resnet")
 
 
 def make_nets(data, z_dim=None, width=None, critic_norm="none", generator_batch_norm=False, amp="none",
-              arch=None):
+              arch=None, depth=None):
     """Generator, critic and noise size for a data stream. Toys: 3 x 512 MLPs (arch mlp: gan_toy.py; mlp-leaky:
     the Lernapparat notebook's). Text: the 1D-CNN ResNets. Images: 28x28 the WGAN-GP MNIST nets; 32x32 and
     64x64 by `arch`: dcgan (FOGAN's 5x5 DCGAN) or resnet (WGAN-GP's 64x64 ResNet). amp "bf16": both run in
-    bfloat16 autocast (`Net`)."""
+    bfloat16 autocast (`Net`). depth: the toy MLPs' hidden layers (3)."""
+    if depth is not None and data.kind != "toy":
+        fail(f"--depth {depth} is for the 2D toys' MLPs; the image and text nets have the original code's depth")
     if data.kind == "toy":
         if arch not in (None, "mlp", "mlp-leaky"):
             fail(f"--arch {arch}: the 2D toys take mlp or mlp-leaky")
         z_dim, activation = z_dim or 2, "leaky" if arch == "mlp-leaky" else "relu"
-        generator = mlp(z_dim, 2, width or 512, activation=activation)
-        critic = nn.Sequential(*mlp(2, 1, width or 512, activation=activation), nn.Flatten(0))
+        generator = mlp(z_dim, 2, width or 512, depth or 3, activation=activation)
+        critic = nn.Sequential(*mlp(2, 1, width or 512, depth or 3, activation=activation), nn.Flatten(0))
     elif data.kind == "text":
         z_dim = z_dim or 128
         generator = text_generator(z_dim, data.vocab_size, width or 512, data.shape[1], batch_norm=generator_batch_norm)
@@ -1069,7 +1089,7 @@ def field_types(args_class):
 def parse_args(args_class, argv, defaults, *, about="", note=None):
     """The run's settings: the command line, then the row of `defaults` for the data kind ("toy", "image", "text";
     "blog" under `--schedule blog`; "<kind> embedded" on top where no --data-root is given: a CPU-sized miniature
-    on embedded data), or with `--resume RUN` RUN/args.json (`resumed_args`). Flags come from the `Args` dataclass
+    on embedded data; "<flag>=<value>" on top where a flag has that value, e.g. "mode=wgan"), or with `--resume RUN` RUN/args.json (`resumed_args`). Flags come from the `Args` dataclass
     (`lr_critic` -> `--lr-critic`, booleans `--flag/--no-flag`); --help shows `about` and each default. `note`: a
     line on what the CPU demo trains; the first `python ... --data-root` line of `about` for the data kind is shown
     as the way to the paper's setting. The notes are printed when the run starts, after every check."""
@@ -1111,6 +1131,10 @@ def parse_args(args_class, argv, defaults, *, about="", note=None):
             args.notes.append(f"{args.dataset}, a 2D toy; the paper's setting on real data: {paper}")
         if note and args.data_root is None and not blog:
             args.notes.append(note)
+        for key, overlay in defaults.items():  # a "flag=value" row applies on top where that flag has that value
+            name, _, value = key.partition("=")
+            if value and str(getattr(args, name, None)) == value:
+                row = {**row, **overlay}
         fill_defaults(args, row)
     if getattr(args, "eval_samples", 0) is None:
         args.eval_samples = EVAL_SAMPLES[kind]
@@ -1323,7 +1347,7 @@ def train_scalars(terms, generator, critic):
 def run_record(state):
     """What ran: the device the nets are on, threads, versions, the git commit of this code (in a clone)."""
     import subprocess
-    device = next(unwrap(state["generator"]).parameters()).device if "generator" in state else None
+    device = next(unwrap(state["critic"]).parameters()).device if "critic" in state else None
     commit = None
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
@@ -1444,6 +1468,7 @@ class Run:
         it, run `evaluate` for it if its own row is missing (a process killed between the checkpoint and the row),
         note the resume in args.json, return its step. From then on Ctrl-C / SIGTERM ask the loop to stop and save."""
         self.start_time, step = time.time(), 0
+        state = {k: v for k, v in state.items() if v is not None}  # e.g. no generator optimiser: nothing to keep
         if self.writes:
             if not self.args.resume:
                 self.make_folder()
@@ -1622,6 +1647,7 @@ class Run:
         weight and optimiser statistic: an update that made them inf/NaN (a huge learning rate or penalty
         weight) stops the run with one line, and the last good checkpoint stays."""
         self.raise_if_not_finite()
+        state = {k: v for k, v in state.items() if v is not None}
         states = {k: unwrap(v).state_dict() for k, v in state.items()}
         bad = [name for name, sd in states.items() if not all_finite(sd)]
         if bad:

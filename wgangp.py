@@ -1,11 +1,15 @@
 """WGAN-GP: Wasserstein GAN with gradient penalty (Gulrajani et al. 2017, "Improved Training of Wasserstein GANs").
 
 The critic's 1-Lipschitz constraint is enforced softly on random interpolates between real and generated
-samples; `--one-sided` penalises only slopes above 1 (Petzka et al.'s WGAN-LP, "one-sided GP").
+samples; `--one-sided` penalises only slopes above 1 (Petzka et al.'s WGAN-LP, "one-sided GP"). `--mode wgan` is
+the baseline every penalty is measured against: WGAN with weight clipping (Arjovsky et al. 2017, Algorithm 1), as
+the original code's MODE = 'wgan'; `--fixed-generator` holds the "generator" at real data + N(0, 1) noise on the
+toys (gan_toy.py's FIXED_GENERATOR, the paper's Figure 1), so that only the critic learns.
 
     python wgangp.py                                     # swiss roll on CPU, ~3 min, picture in runs/
     python wgangp.py --dataset 25gaussians --schedule blog --one-sided      # the Lernapparat notebook's setting
     python wgangp.py --dataset celeba --data-root img_align_celeba       # DCGAN 64x64; or mnist / cifar10 --data-root ROOT
+    python wgangp.py --mode wgan --fixed-generator --dataset 8gaussians   # Figure 1(a): a clipped critic's surface
     python wgangp.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output
     python wgangp.py --dataset celeba --data-root img_align_celeba --arch resnet --n-critic 1 \\
         --lr-critic 3e-4 --lr-generator 1e-4 --beta1 0 --iters 100000      # FOGAN's CelebA baseline (TTUR)
@@ -28,6 +32,11 @@ class Args:
     n_critic: Optional[int] = arg(None, "critic steps per generator step")
     lam: Optional[float] = arg(None, "gradient penalty weight lambda")
     one_sided: bool = arg(False, "one-sided penalty relu(||grad|| - 1)^2 (WGAN-LP) instead of (||grad|| - 1)^2")
+    mode: str = arg("wgan-gp", "wgan-gp: the penalty; wgan: no penalty, critic weights clipped to [-clip, clip]",
+                    choices=("wgan-gp", "wgan"))
+    clip: Optional[float] = arg(None, "--mode wgan: the clipping bound c")
+    fixed_generator: bool = arg(False, "toys: no generator; the critic learns against real + N(0, 1) (Figure 1)")
+    depth: Optional[int] = arg(None, "toys: hidden layers of both MLPs (Figure 1(b): 12)")
     optimizer: Optional[str] = arg(None, "adam (every paper) or rmsprop (the notebook)", choices=("adam", "rmsprop"))
     lr_critic: Optional[float] = arg(None, "learning rate of the critic")
     lr_generator: Optional[float] = arg(None, "learning rate of the generator")
@@ -69,6 +78,9 @@ DEFAULTS = {
     # without --data-root: the embedded corpus / 8x8 digits, a CPU-sized miniature of the paper setting
     "text embedded": dict(width=64, iters=600, eval_every=150, eval_samples=640),
     "image embedded": dict(width=16, iters=200, eval_every=50, eval_samples=1000),
+    # --mode wgan, on top of the row above: WGAN Algorithm 1 as gan_toy.py / gan_mnist.py run it (RMSprop 5e-5,
+    # clipping at 0.01, 5 critic steps, TensorFlow's RMSprop decay 0.9 and epsilon 1e-10); no penalty
+    "mode=wgan": dict(optimizer="rmsprop", lr_critic=5e-5, lr_generator=5e-5, n_critic=5, clip=0.01, lam=0.0),
 }
 
 
@@ -95,6 +107,25 @@ def critic_loss(critic, real, fake, *, lam=10.0, one_sided=False):
     return loss, {"critic_loss": loss, "w_distance": w_distance, "penalty": penalty}
 
 
+def clipped_critic_loss(critic, real, fake):
+    """WGAN (Arjovsky et al. 2017, Algorithm 1, line 5): L = E f(fake) - E f(real), no penalty; the critic is kept
+    Lipschitz by `clip_weights` after each of its steps. Returns (L, terms) as `critic_loss`."""
+    f_real, f_fake = critic(real).reshape(len(real)), critic(fake).reshape(len(fake))
+    w_distance = f_real.mean() - f_fake.mean()                 # E f(x) - E f(G(z))
+    return -w_distance, {"critic_loss": -w_distance, "w_distance": w_distance}
+
+
+@torch.no_grad()
+def clip_weights(critic, c=0.01):
+    """WGAN Algorithm 1, line 7: every critic parameter (weights and biases) clipped to [-c, c] in place.
+    Returns the share of parameters at the bound (a 0-d tensor; nothing is read from the device)."""
+    at_bound, total = 0, 0
+    for p in critic.parameters():
+        p.clamp_(-c, c)                                        # w <- clip(w, -c, c)
+        at_bound, total = at_bound + (p.abs() >= c).sum(), total + p.numel()
+    return at_bound / total
+
+
 def generator_loss(critic, real, fake):
     """WGAN-GP Algorithm 1, line 12: L_G = -E f(G(z)). (`real` is unused; every method file has this signature.)"""
     loss = -critic(fake).reshape(len(fake)).mean()
@@ -106,6 +137,12 @@ def generator_loss(critic, real, fake):
 
 def main(argv=None):
     args = common.parse_args(Args, argv, DEFAULTS, about=__doc__)  # flags > paper setting
+    if args.mode == "wgan" and (args.lam or args.one_sided):
+        common.fail("--mode wgan has no penalty: --lam and --one-sided are for --mode wgan-gp")
+    if args.clip is not None and (args.mode == "wgan-gp" or args.clip <= 0):
+        common.fail(f"--clip {args.clip}: a positive bound, for --mode wgan (WGAN-GP does not clip)")
+    if args.fixed_generator and common.data_kind(args.dataset) != "toy":
+        common.fail("--fixed-generator is gan_toy.py's, for the 2D toys")
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("wgangp", args)
     common.seed_everything(args.seed)
@@ -115,15 +152,19 @@ def main(argv=None):
     data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank, args.image_size,
                             cache=args.cache_dir)
     generator, critic, z_dim = common.make_nets(data, width=args.width, critic_norm=args.critic_norm, arch=args.arch,
-                                                generator_batch_norm=args.generator_batch_norm, amp=args.amp)
+                                                generator_batch_norm=args.generator_batch_norm, amp=args.amp,
+                                                depth=args.depth)
     generator, critic = common.distribute(generator, device), common.distribute(critic, device)
     common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
-    if args.optimizer == "rmsprop":  # the Lernapparat notebook (--schedule blog)
-        opt_generator = torch.optim.RMSprop(generator.parameters(), lr=args.lr_generator)
-        opt_critic = torch.optim.RMSprop(critic.parameters(), lr=args.lr_critic)
+    if args.optimizer == "rmsprop":  # WGAN Algorithm 1 (--mode wgan: TensorFlow's RMSprop) or the notebook's (torch's)
+        tensorflow = dict(alpha=0.9, eps=1e-10) if args.mode == "wgan" else {}
+        opt_generator = torch.optim.RMSprop(generator.parameters(), lr=args.lr_generator, **tensorflow)
+        opt_critic = torch.optim.RMSprop(critic.parameters(), lr=args.lr_critic, **tensorflow)
     else:  # WGAN-GP Algorithm 1: Adam(alpha, beta1, beta2)
         opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
         opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
+    if args.fixed_generator:  # gan_toy.py's FIXED_GENERATOR: no generator is trained; "samples" are real + N(0, 1)
+        generator, opt_generator = common.RealPlusNoise(data), None
     evaluate = common.Evaluator(data, run, generator, critic, z_dim, device, args)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data, evaluate=evaluate)  # evaluate: a checkpoint whose row a kill lost
@@ -135,22 +176,30 @@ def main(argv=None):
         for _ in range(n_critic):
             real = data.next()
             with torch.no_grad():
-                fake = generator(torch.randn(args.batch_size, z_dim, device=device))
-            loss, terms = critic_loss(critic, real, fake, lam=args.lam, one_sided=args.one_sided)
+                z = torch.randn(args.batch_size, z_dim, device=device)
+                fake = real + z if args.fixed_generator else generator(z)  # FIXED_GENERATOR: this batch + N(0, 1)
+            if args.mode == "wgan":  # WGAN: no penalty; the weights are clipped after the step instead
+                loss, terms = clipped_critic_loss(critic, real, fake)
+            else:
+                loss, terms = critic_loss(critic, real, fake, lam=args.lam, one_sided=args.one_sided)
             run.check_finite(step, **terms)
             opt_critic.zero_grad(set_to_none=True)
             loss.backward()
             opt_critic.step()
+            if args.mode == "wgan":
+                terms["clipped_share"] = clip_weights(critic, args.clip)  # w <- clip(w, -c, c)
 
-        # ---- generator: minimise -E f(G(z))   (WGAN-GP Algorithm 1, lines 11-12)
-        critic.requires_grad_(False)
-        fake = generator(torch.randn(args.batch_size, z_dim, device=device))
-        loss, generator_terms = generator_loss(critic, real, fake)
-        run.check_finite(step, **generator_terms)
-        opt_generator.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_generator.step()
-        critic.requires_grad_(True)
+        # ---- generator: minimise -E f(G(z))   (WGAN-GP Algorithm 1, lines 11-12); --fixed-generator: none
+        generator_terms = {}
+        if not args.fixed_generator:
+            critic.requires_grad_(False)
+            fake = generator(torch.randn(args.batch_size, z_dim, device=device))
+            loss, generator_terms = generator_loss(critic, real, fake)
+            run.check_finite(step, **generator_terms)
+            opt_generator.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_generator.step()
+            critic.requires_grad_(True)
 
         # ---- TensorBoard every --log-every; evaluation, samples, checkpoint every --eval-every
         done = step + 1

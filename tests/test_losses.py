@@ -121,6 +121,20 @@ def test_wgangp_losses_by_hand():
     assert loss.item() == pytest.approx(-(fake @ w).mean().item(), rel=1e-5)
 
 
+def test_wgan_clipped_critic_loss_and_clipping_by_hand():
+    """WGAN Algorithm 1: the loss is E f(fake) - E f(real) with no penalty term; clipping puts every parameter in
+    [-c, c] and reports the share that sits on the bound."""
+    real, fake = batch(2)
+    w = torch.tensor([0.5, -0.002, 0.004, -0.3, 0.01])
+    loss, terms = wgangp.clipped_critic_loss(linear_critic(w), real, fake)
+    assert set(terms) == {"critic_loss", "w_distance"}  # no penalty
+    assert loss.item() == pytest.approx(((fake @ w).mean() - (real @ w).mean()).item(), rel=1e-5)
+    critic = linear_critic(w)
+    share = wgangp.clip_weights(critic, 0.01)
+    assert torch.equal(critic[1].weight.detach(), torch.tensor([[0.01, -0.002, 0.004, -0.01, 0.01]]))
+    assert share.item() == pytest.approx(3 / 5)
+
+
 @pytest.mark.parametrize("one_sided", [True, False])
 def test_slogan_losses_by_hand(one_sided):
     real, fake = batch(2)
@@ -554,7 +568,8 @@ def pasted(module, tmp_path):
 
 
 PASTE_CALLS = {  # every option of critic_loss / generator_loss (and AdvAs's own functions)
-    wgangp: [("critic_loss", {"one_sided": s}) for s in (False, True)] + [("generator_loss", {})],
+    wgangp: [("critic_loss", {"one_sided": s}) for s in (False, True)] + [("generator_loss", {}),
+                                                                         ("clipped_critic_loss", {})],
     slogan: [("critic_loss", {"variant": v, "one_sided": s}) for v in (1, 2) for s in (True, False)]
     + [("generator_loss", {})],
     dragan: [("critic_loss", {"perturb": p, "objective": o}) for p in ("original", "paper", "improved", "prod")
@@ -577,6 +592,11 @@ def test_the_method_block_pasted_with_import_torch_alone_gives_the_same_losses(m
         expected, expected_terms = getattr(module, name)(critic, real, fake, **options)
         assert torch.equal(loss, expected) and terms.keys() == expected_terms.keys(), (name, options)
         loss.backward()  # the graph is whole: every term reaches the critic
+    if module is wgangp:
+        clipped = [nn.Linear(3, 3) for _ in range(2)]
+        clipped[1].load_state_dict(clipped[0].state_dict())
+        assert torch.equal(copy.clip_weights(clipped[0], 0.3), wgangp.clip_weights(clipped[1], 0.3))
+        assert torch.equal(clipped[0].weight, clipped[1].weight)
     if module is advas:
         for piecewise in (False, True):
             torch.manual_seed(1)

@@ -133,6 +133,9 @@ def assert_same_weights(a, b):
 
 @pytest.mark.parametrize("module,flags", [
     (wgangp, ["--dataset", "25gaussians", "--width", "16", "--batch-size", "16", "--eval-samples", "50"]),
+    (wgangp, ["--dataset", "swissroll", "--mode", "wgan", "--width", "16", "--batch-size", "16", "--eval-samples", "50"]),
+    (wgangp, ["--dataset", "8gaussians", "--mode", "wgan", "--fixed-generator", "--depth", "4", "--width", "16",
+              "--batch-size", "16", "--eval-samples", "50"]),
     (slogan, ["--dataset", "digits", "--width", "8", "--batch-size", "8", "--n-critic", "2", "--fid-weights", "none"]),
     (fogan_text, ["--width", "8", "--batch-size", "8", "--eval-samples", "32"]),
     (wgangp, ["--dataset", "text", "--width", "8", "--batch-size", "8", "--eval-samples", "32"]),  # arch: null

@@ -214,3 +214,63 @@ def test_threads_default_and_flag(monkeypatch):
             common.parse_args(wgangp.Args, ["--threads", "0"], wgangp.DEFAULTS)
     finally:
         torch.set_num_threads(before)
+
+
+# ---- WGAN with weight clipping (--mode wgan) and gan_toy.py's fixed generator, through wgangp.main ------------
+
+CLIP_TOY = ["--dataset", "8gaussians", "--iters", "4", "--eval-every", "4", "--width", "16", "--batch-size", "16",
+            "--eval-samples", "50"]
+
+
+def test_wgan_mode_clips_every_critic_weight_after_its_step_and_trains_with_rmsprop_5e_5(tmp_path):
+    run_dir = wgangp.main(["--mode", "wgan", *CLIP_TOY, "--runs-dir", str(tmp_path)])
+    state = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
+    weights = torch.cat([v.flatten() for v in state["critic"].values()])
+    bound = torch.tensor(0.01)  # float32, as the weights
+    assert (weights.abs() <= bound).all() and (weights.abs() == bound).any()  # clipped after the last step
+    for name in ("opt_critic", "opt_generator"):  # gan_toy.py: tf.train.RMSPropOptimizer(5e-5) for both nets
+        group = state[name]["param_groups"][0]
+        assert (group["lr"], group["alpha"], group["eps"]) == (5e-5, 0.9, 1e-10) and "betas" not in group
+    row = read_csv(os.path.join(run_dir, "metrics.csv"))[-1]
+    assert "penalty" not in row and 0 < float(row["clipped_share"]) <= 1
+    assert float(row["critic_loss"]) == -float(row["w_distance"])
+    # flags still win: another bound, Adam at another rate
+    run_dir = wgangp.main(["--mode", "wgan", "--clip", "0.05", "--optimizer", "adam", "--lr-critic", "1e-3",
+                           *CLIP_TOY, "--runs-dir", str(tmp_path)])
+    state = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
+    weights = torch.cat([v.flatten() for v in state["critic"].values()])
+    assert (weights.abs() <= torch.tensor(0.05)).all() and (weights.abs() == torch.tensor(0.05)).any()
+    assert state["opt_critic"]["param_groups"][0]["lr"] == 1e-3 and "betas" in state["opt_critic"]["param_groups"][0]
+
+
+def test_fixed_generator_trains_the_critic_alone_against_real_plus_unit_noise(tmp_path, monkeypatch):
+    seen = []
+    loss = wgangp.clipped_critic_loss
+
+    def recording(critic, real, fake):
+        seen.append(fake - real)
+        return loss(critic, real, fake)
+    monkeypatch.setattr(wgangp, "clipped_critic_loss", recording)
+    run_dir = wgangp.main(["--mode", "wgan", "--fixed-generator", *CLIP_TOY, "--batch-size", "256",
+                           "--runs-dir", str(tmp_path)])
+    noise = torch.cat(seen)  # what the critic saw as "fake", less the real batch of the same step
+    assert len(seen) == 4 * 5 and abs(noise.mean().item()) < 0.05 and abs(noise.var().item() - 1) < 0.05
+    state = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=False)
+    assert state["generator"] == {} and "opt_generator" not in state  # no generator to train
+    assert "generator_loss" not in read_csv(os.path.join(run_dir, "metrics.csv"))[-1]
+    # the evaluation's "samples": real points + N(0, 1): the real mean, the real variance + 1
+    data = common.make_data("8gaussians", None, 16, torch.device("cpu"), 0)
+    samples = common.generate(common.RealPlusNoise(data), 2, 20_000, torch.device("cpu"))
+    real = torch.as_tensor(data.real_sample(20_000), dtype=torch.float32)
+    assert torch.allclose(samples.mean(0), real.mean(0), atol=0.03)
+    assert torch.allclose(samples.var(0), real.var(0) + 1, atol=0.05)
+
+
+def test_wgan_mode_refuses_settings_it_would_ignore(tmp_path):
+    for flags, message in ((["--mode", "wgan", "--lam", "10"], "no penalty"), (["--clip", "0.1"], "--mode wgan"),
+                           (["--mode", "wgan", "--clip", "-1"], "--clip"),
+                           (["--mode", "wgan", "--clip", "0"], "positive"),
+                           (["--fixed-generator", "--dataset", "digits"], "2D toys"),
+                           (["--depth", "12", "--dataset", "digits"], "2D toys")):
+        with pytest.raises(common.UserError, match=message):
+            wgangp.main([*flags, "--runs-dir", str(tmp_path)])
