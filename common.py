@@ -902,6 +902,83 @@ def fid_statistics(net, batches):
     return features.mean(0), np.cov(features, rowvar=False)
 
 
+# ---- the embedded digits' score: fd_digits, digit_classes ----------------------------------------------------
+
+DIGITS_HELDOUT = 450  # of scikit-learn's 1,797 digits, kept out of the classifier's training and its statistics
+
+
+def digits_classifier_net():
+    """28x28 in [-1, 1] -> two conv/pool stages -> 64 features (ReLU) -> 10 class scores."""
+    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(32 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+class DigitsScore:
+    """An image score for the embedded digits that needs nothing downloaded. A small CNN is trained on 1,347 of
+    scikit-learn's digits at 28x28 (seeded, on the CPU, a few seconds; cached in `cache_dir` under a digest of its
+    training images, labels and recipe). `fd_digits`: the Frechet distance between its 64 penultimate features of
+    the images and of its training digits (another net and other features than FID: not comparable with FID);
+    `digit_classes`: how many digits it sees in at least 5% of the images. `floor`: fd_digits of the 450 held-out
+    real digits, what a perfect generator scores at that sample size; `accuracy`: its accuracy on them."""
+
+    RECIPE = "cnn16-32-64|adam1e-3|batch32|epochs15|seed0|heldout450"
+
+    def __init__(self, cache_dir=None):
+        from sklearn.datasets import load_digits
+        images, labels = load_images("digits", None, 28), torch.as_tensor(load_digits().target)
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+        heldout, train = order[:DIGITS_HELDOUT], order[DIGITS_HELDOUT:]
+        digest = hashlib.sha1(images.numpy().tobytes() + labels.numpy().tobytes() + self.RECIPE.encode()).hexdigest()
+        path = os.path.join(cache_dir, f"digits_classifier_{digest[:16]}.pt") if cache_dir else None
+        with torch.random.fork_rng(devices=[]):  # seeded, and the training run's random streams stay untouched
+            torch.manual_seed(0)
+            self.net = digits_classifier_net()
+        saved = load_cached(path, lambda p: torch.load(p, map_location="cpu", weights_only=True))
+        if not (isinstance(saved, dict) and saved.get("digest") == digest and self._load(saved.get("net"))):
+            self._train(images[train].float() / 127.5 - 1, labels[train])
+            save_cached(path, lambda f: torch.save({"digest": digest, "net": self.net.state_dict()}, f))
+        self.net.eval().requires_grad_(False)
+        real = images.float() / 127.5 - 1
+        with torch.no_grad():
+            self.accuracy = (self.net(real[heldout]).argmax(1) == labels[heldout]).float().mean().item()
+        self.mu, self.sigma = self._statistics(real[train])
+        self.floor = self(real[heldout])["fd_digits"]
+
+    def _load(self, state):
+        with contextlib.suppress(Exception):
+            self.net.load_state_dict(state)
+            return True
+        return False
+
+    def _train(self, x, y):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(1)
+            optimizer = torch.optim.Adam(self.net.parameters(), lr=1e-3)
+            for _ in range(15):
+                for index in torch.randperm(len(x)).split(32):
+                    loss = F.cross_entropy(self.net(x[index]), y[index])
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+
+    @torch.no_grad()
+    def _statistics(self, images):
+        features = self.net[:-1](images).double()
+        return features.mean(0).numpy(), np.cov(features.numpy(), rowvar=False)
+
+    @torch.no_grad()
+    def __call__(self, images):
+        """{"fd_digits", "digit_classes"} of images ((N, 1, H, W) in [-1, 1], any side, resized to 28)."""
+        x = images.detach().float().cpu()
+        if x.shape[-1] != 28 or x.shape[-2] != 28:
+            x = F.interpolate(x, size=(28, 28), mode="bilinear", antialias=True, align_corners=False)
+        mu, sigma = self._statistics(x)
+        shares = torch.bincount(self.net(x).argmax(1), minlength=10) / len(x)
+        return {"fd_digits": round(frechet_distance(mu, sigma, self.mu, self.sigma), 4),
+                "digit_classes": int((shares >= 0.05).sum())}
+
+
 # =====================================================================================
 # Evaluation and writers
 # =====================================================================================
@@ -944,6 +1021,10 @@ class Evaluator:
             self.bayes = {f"js{n}_bayes": self.ngrams.jsd(heldout[:bayes_n], n) for n in range(1, 7)}
         else:
             self.n = self.n or EVAL_SAMPLES["image"]
+            self.digits = DigitsScore(data.cache) if data.dataset == "digits" and data.shape[0] == 1 else None
+            if self.digits is not None:
+                print(f"fd_digits: a digit classifier with {self.digits.accuracy:.1%} held-out accuracy; "
+                      f"{DIGITS_HELDOUT} held-out real digits score {self.digits.floor:.4g} (the floor)")
             self.fid_net = load_fid_net(fid_weights, device) if fid_weights != "none" else None
             if self.fid_net is not None or self.fid_stats:  # a --fid-stats file is checked even without FID
                 self.real_stats = self.real_fid_statistics()
@@ -972,7 +1053,8 @@ class Evaluator:
             return {}
         (generator, critic), z_dim, folder = map(unwrap, self.nets), self.z_dim, self.run.dir
         with_fid = self.data.kind == "image" and self.fid_net is not None and not quick
-        needed = self.n if self.data.kind != "image" or with_fid else 64  # images without FID: the grid only
+        scored = self.data.kind != "image" or with_fid or self.digits is not None
+        needed = self.n if scored else 64  # images without a score: the grid only
         # text: in batches of --batch-size, as the original samples (its first two batch norms use batch statistics)
         samples = generate(generator, z_dim, needed, self.device, self.data.batch_size if self.data.kind == "text"
                            else 512)
@@ -997,6 +1079,8 @@ class Evaluator:
             if with_fid:
                 mu, sigma = fid_statistics(self.fid_net, samples.split(250))
                 metrics["fid"] = round(frechet_distance(mu, sigma, *self.real_stats), 3)
+            if self.digits is not None:
+                metrics.update(self.digits(samples), fd_digits_floor=self.digits.floor)
             import torchvision
             write_atomically(os.path.join(folder, f"samples_{step:07d}.png"), lambda f: torchvision.utils.save_image(
                 samples[:64].float().cpu(), f, format="png", nrow=8, normalize=True, value_range=(-1, 1)), binary=True)
@@ -1672,7 +1756,7 @@ class Run:
                **{k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in {**train, **metrics}.items()}}
         if self.tb is not None:
             for name, value in metrics.items():
-                if isinstance(value, (int, float)) and not name.endswith("_bayes"):
+                if isinstance(value, (int, float)) and not name.endswith(("_bayes", "_floor")):
                     self.tb.add_scalar(f"eval/{name}", value, step)
             for name in (f"toy_{step:07d}.png", f"samples_{step:07d}.png"):
                 if os.path.exists(self.path(name)):
@@ -1686,7 +1770,8 @@ class Run:
         write_metrics_rows(self.path("metrics.csv"), read_metrics_rows(self.path("metrics.csv")) + [row])
         from tqdm import tqdm
         tqdm.write(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
-                             if k in ("iteration", "seconds", "w_distance") or k in metrics and "_bayes" not in k))
+                             if k in ("iteration", "seconds", "w_distance") or k in metrics
+                             and not k.endswith(("_bayes", "_floor"))))
 
     def flush_tensorboard(self):
         try:

@@ -209,3 +209,52 @@ def test_text_collapse_scores_on_hand_made_samples():
     real = common.load_text()["train"][:640]
     scores = common.text_collapse_scores(real)
     assert scores["distinct_lines"] > 0.9 and scores["top_char_share"] < 0.5
+
+
+# ---- the embedded digits' score (a classifier trained here, once per test module: slow lane) ------------------
+
+
+@pytest.fixture(scope="module")
+def digits_score(tmp_path_factory):
+    return common.DigitsScore(str(tmp_path_factory.mktemp("cache")))
+
+
+def real_digits():
+    from sklearn.datasets import load_digits
+    images = common.load_images("digits", None, 28).float() / 127.5 - 1
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    return images[order[:common.DIGITS_HELDOUT]], torch.as_tensor(load_digits().target)[order[:common.DIGITS_HELDOUT]]
+
+
+@pytest.mark.slow
+def test_digits_score_real_heldout_digits_far_below_noise_and_an_untrained_generator(digits_score):
+    heldout, _ = real_digits()
+    assert digits_score.accuracy >= 0.95
+    real = digits_score(heldout)
+    assert real["fd_digits"] == digits_score.floor and real["digit_classes"] == 10
+    noise = digits_score(torch.rand(1000, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    data = common.make_data("digits", None, 8, torch.device("cpu"), 0)
+    generator, _, z_dim = common.make_nets(data, width=16)
+    untrained = digits_score(common.generate(generator, z_dim, 1000, torch.device("cpu")))
+    assert noise["fd_digits"] > 20 * real["fd_digits"] and untrained["fd_digits"] > 20 * real["fd_digits"]
+
+
+@pytest.mark.slow
+def test_digits_score_five_classes_score_worse_and_count_five(digits_score):
+    heldout, labels = real_digits()
+    five = digits_score(heldout[labels < 5])
+    assert five["digit_classes"] == 5 and five["fd_digits"] > 3 * digits_score(heldout)["fd_digits"]
+
+
+@pytest.mark.slow
+def test_digits_score_is_the_same_twice_and_after_the_cache_is_deleted(digits_score, tmp_path):
+    heldout, _ = real_digits()
+    first = common.DigitsScore(str(tmp_path))
+    assert len(list(tmp_path.glob("digits_classifier_*.pt"))) == 1
+    assert first(heldout) == first(heldout) == digits_score(heldout)
+    for path in tmp_path.glob("digits_classifier_*.pt"):
+        path.unlink()
+    assert common.DigitsScore(str(tmp_path))(heldout) == digits_score(heldout)
+    for path in tmp_path.glob("digits_classifier_*.pt"):  # a damaged cache file is trained again, not trusted
+        path.write_bytes(b"not a classifier")
+    assert common.DigitsScore(str(tmp_path))(heldout) == digits_score(heldout)

@@ -131,6 +131,9 @@ def test_fogan_celeba_smoke(tmp_path, capsys):
     out = capsys.readouterr().out  # no CelebA: the digits miniature, and how to run the paper's setting
     assert "no --data-root" in out and "python fogan_celeba.py --data-root img_align_celeba" in out
     assert os.path.exists(os.path.join(run_dir, "samples_0000002.png"))
+    row = metrics(run_dir)[-1]  # the embedded digits' own score at every evaluation, its floor beside it
+    assert float(row["fd_digits"]) > float(row["fd_digits_floor"]) > 0 and 1 <= int(row["digit_classes"]) <= 10
+    assert "held-out accuracy" in out
     images = tmp_path / "faces"
     images.mkdir()
     import numpy as np
