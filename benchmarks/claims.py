@@ -1,14 +1,17 @@
-"""WGAN-GP's own claims against WGAN with weight clipping, and DRAGAN's toy claim, in miniature on a CPU.
+"""The claims ledger's runs (docs/claims.md): each claim that fits a CPU, in miniature, 3 seeds, the scripts themselves.
 
-    python benchmarks/wgan_claims.py surfaces    # Figure 1(a): critics of a fixed "generator" (real + N(0, 1))
-    python benchmarks/wgan_claims.py gradients   # Figure 1(b): 12-layer critics, per-layer gradient norms, weights
-    python benchmarks/wgan_claims.py loss        # the negative critic loss tracks sample quality (toy W1)
-    python benchmarks/wgan_claims.py modes       # DRAGAN: a GAN without the penalty drops modes, DRAGAN keeps them
-    python benchmarks/wgan_claims.py all --summary-only   # figures and tables again from runs/ already there
+    python benchmarks/claims.py surfaces      # WGAN-GP Figure 1(a): critics of a fixed "generator" (real + N(0, 1))
+    python benchmarks/claims.py gradients     # WGAN-GP Figure 1(b): 12-layer critics, per-layer gradients, weights
+    python benchmarks/claims.py loss          # WGAN-GP: the negative critic loss tracks sample quality (toy W1)
+    python benchmarks/claims.py modes         # DRAGAN: a GAN without the penalty drops modes, DRAGAN keeps them
+    python benchmarks/claims.py fogan-text    # FOGAN Figure 2: JSD per iteration and per wall-clock vs WGAN-GP
+    python benchmarks/claims.py fogan-images  # FOGAN Table 2 in miniature: fd_digits vs WGAN-GP (TTUR)
+    python benchmarks/claims.py advas-digits  # AdvAs's MNIST claim in miniature: fd_digits vs n_critic baselines
+    python benchmarks/claims.py all --summary-only    # figures and tables again from the runs already there
 
-Each part trains the scripts themselves (one thread a run, `--workers` at a time, 3 seeds), writes its figure to
-docs/claims_wgan_<part>.png and prints a markdown table. Runs go to runs/claims_wgan/<part>/<arm>__<data>__seed<k>/;
-a run folder already there is kept (delete it to redo it). `--smoke`: every part at a tiny size into --out.
+Each part trains the method scripts (one thread a run, `--workers` at a time, seeds 1-3), writes its figure to
+docs/claims_<part>.png and prints a markdown table. Runs go to runs/claims/<part>/<arm>__<data>__seed<k>/; a run
+folder already there is kept (delete it to redo it). `--smoke`: every run at a tiny size, to check that it runs.
 """
 import argparse
 import concurrent.futures
@@ -44,7 +47,23 @@ PARTS = {
     "modes": ({"GAN (lambda 0)": ["dragan.py", "--loss", "gan", "--n-critic", "1", "--lam", "0"],
                "DRAGAN (lambda 10)": ["dragan.py", "--loss", "gan", "--n-critic", "1"]},
               ("8gaussians", "25gaussians"), ["--iters", "2000", "--eval-every", "250"]),
+    # FOGAN's Figure 2 in miniature: the text nets at width 64 (no-flag setting), the paper's WGAN-GP baseline
+    "fogan-text": ({"FOGAN": ["fogan_text.py"], "WGAN-GP": ["wgangp.py"]}, ("text",),
+                   ["--iters", "600", "--eval-every", "100"]),
+    # FOGAN's Table 2 in miniature: fogan_celeba.py's digits setting (MNIST nets, width 32) against WGAN-GP with
+    # the TTUR settings of FOGAN's CelebA baseline (one critic step, lr 3e-4 / 1e-4, beta1 0) on the same nets
+    "fogan-images": ({"FOGAN": ["fogan_celeba.py"],
+                      "WGAN-GP (TTUR)": ["wgangp.py", "--width", "32", "--n-critic", "1", "--lr-critic", "3e-4",
+                                         "--lr-generator", "1e-4", "--beta1", "0"]}, ("digits",),
+                     ["--iters", "800", "--eval-every", "100", "--eval-samples", "1000"]),
+    # AdvAs's MNIST claim in miniature: the digits setting of advas.py (width 16), with and without AdvAs
+    "advas-digits": ({"WGAN-GP, 5 critic steps": ["advas.py", "--no-advas", "--n-critic", "5"],
+                      "WGAN-GP, 1 critic step": ["advas.py", "--no-advas", "--n-critic", "1"],
+                      "AdvAs, 5 critic steps": ["advas.py", "--n-critic", "5"],
+                      "AdvAs, 1 critic step": ["advas.py", "--n-critic", "1"]}, ("digits",),
+                     ["--iters", "400", "--eval-every", "50"]),
 }
+CURVES = {"fogan-text": "js4", "fogan-images": "fd_digits", "advas-digits": "fd_digits"}  # lower is better
 SMOKE = ["--iters", "2", "--eval-every", "1", "--width", "16", "--batch-size", "16", "--eval-samples", "100"]
 
 
@@ -150,7 +169,7 @@ def summary_surfaces(out, seeds, figures):
         print(f"| {arm} | " + " | ".join(cells) + " |")
     fig.suptitle("Value surfaces of critics trained against real + N(0, 1) (seed 1); real points in orange", fontsize=10)
     fig.tight_layout()
-    fig.savefig(os.path.join(figures, "claims_wgan_surfaces.png"), dpi=80)
+    fig.savefig(os.path.join(figures, "claims_surfaces.png"), dpi=80)
     plt.close(fig)
 
 
@@ -210,7 +229,7 @@ def summary_gradients(out, seeds, figures):
     left.legend(fontsize=7)
     left.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(os.path.join(figures, "claims_wgan_gradients.png"), dpi=80)
+    fig.savefig(os.path.join(figures, "claims_gradients.png"), dpi=80)
     plt.close(fig)
 
 
@@ -242,7 +261,7 @@ def summary_loss(out, seeds, figures):
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(os.path.join(figures, "claims_wgan_loss.png"), dpi=80)
+    fig.savefig(os.path.join(figures, "claims_loss.png"), dpi=80)
     plt.close(fig)
 
 
@@ -275,7 +294,50 @@ def summary_modes(out, seeds, figures):
             ax.grid(alpha=0.3)
         print(f"| {arm} | " + " | ".join(cells) + " |")
     fig.tight_layout()
-    fig.savefig(os.path.join(figures, "claims_wgan_modes.png"), dpi=80)
+    fig.savefig(os.path.join(figures, "claims_modes.png"), dpi=80)
+    plt.close(fig)
+
+
+def summary_curves(part, out, seeds, figures):
+    """One metric against iterations and wall-clock for each arm; the table: final and best (mean ± std over the
+    seeds), seconds per 1,000 iterations, and the metric at the wall-clock where the fastest arm's runs end."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    arms, (dataset,), _ = PARTS[part]
+    metric = CURVES[part]
+    histories = {arm: [rows(r) for r in (folder(out, part, arm, dataset, s) for s in seeds)
+                       if os.path.exists(os.path.join(r, "metrics.csv"))] for arm in arms}
+    histories = {arm: [h for h in runs if h and metric in h[-1]] for arm, runs in histories.items()}
+    ends = [float(h[-1]["seconds"]) for runs in histories.values() for h in runs]
+    budget = min(ends) if ends else 0.0
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    floor = [f"{k} {v}" for k, v in next((h[-1] for runs in histories.values() for h in runs), {}).items()
+             if k.startswith(metric + "_") and k.endswith(("_bayes", "_floor"))]
+    print(f"\n| {part}: {metric} (lower is better) | final | best | at {budget:.0f} s | s / 1k it. | seeds |"
+          "\n|---|---|---|---|---|---|")
+    for colour, (arm, runs) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], histories.items()):
+        finals = [float(h[-1][metric]) for h in runs]
+        bests = [min(float(r[metric]) for r in h) for h in runs]
+        at_budget = [float([r for r in h if float(r["seconds"]) <= budget][-1][metric]) for h in runs
+                     if float(h[0]["seconds"]) <= budget]
+        speed = [1000 * float(h[-1]["seconds"]) / float(h[-1]["iteration"]) for h in runs]
+        print(f"| {arm} | {mean_spread(finals)} | {mean_spread(bests)} | {mean_spread(at_budget)} | "
+              f"{mean_spread(speed, 1)} | {len(runs)} |")
+        for k, h in enumerate(runs):
+            for ax, x in zip(axes, ("iteration", "seconds")):
+                ax.plot([float(r[x]) for r in h], [float(r[metric]) for r in h], color=colour, alpha=0.8, lw=1,
+                        marker=".", label=arm if k == 0 else None)
+    if floor:
+        print(f"\n({', '.join(floor)})")
+    for ax, x in zip(axes, ("iterations", "wall-clock seconds (1 CPU thread, two runs side by side)")):
+        ax.set_xlabel(x)
+        ax.set_ylabel(f"{metric} (lower is better)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    axes[0].set_title(f"{part}: {dataset}, every seed drawn", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(os.path.join(figures, f"claims_{part}.png"), dpi=80)
     plt.close(fig)
 
 
@@ -285,21 +347,24 @@ SUMMARIES = {"surfaces": summary_surfaces, "gradients": summary_gradients, "loss
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("part", choices=(*PARTS, "all"))
+    parser.add_argument("parts", nargs="+", choices=(*PARTS, "all"))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", default=os.path.join(ROOT, "runs", "claims_wgan"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "runs", "claims"))
     parser.add_argument("--figures", default=os.path.join(ROOT, "docs"))
     parser.add_argument("--summary-only", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="a tiny size of every run, to check that it runs")
     args = parser.parse_args(argv)
-    parts = list(PARTS) if args.part == "all" else [args.part]
+    parts = list(PARTS) if "all" in args.parts else args.parts
     seeds = list(range(1, args.seeds + 1))
     if not args.summary_only:
         train(args.out, parts, seeds, args.workers, args.smoke)
     os.makedirs(args.figures, exist_ok=True)
     for part in parts:
-        SUMMARIES[part](args.out, seeds, args.figures)
+        if part in CURVES:
+            summary_curves(part, args.out, seeds, args.figures)
+        else:
+            SUMMARIES[part](args.out, seeds, args.figures)
 
 
 if __name__ == "__main__":
