@@ -10,11 +10,12 @@ lambda_AdvAs = min(1, ||g_orig|| / ||g_AdvAs||).
     python advas.py --dataset mnist --data-root ROOT     # the paper's MNIST experiment (WGAN-GP's MNIST nets)
     python advas.py --dataset celeba --data-root img_align_celeba
 """
-import common  # first: a Ctrl-C while it loads torch ends the run with one line
 import dataclasses
 from typing import Optional
 
 import torch
+
+import common
 from common import arg
 
 
@@ -70,6 +71,8 @@ DEFAULTS = {
     "text embedded": dict(width=64, iters=600, eval_every=150, eval_samples=640),
     "image embedded": dict(width=16, iters=200, eval_every=50, eval_samples=1000),
 }
+# the command of the paper's setting on real data, which a CPU-sized run names
+PAPER = {"image": "python advas.py --dataset mnist --data-root ROOT"}
 
 
 # ---- the method: copy from here into your own code; it needs only `import torch` -------------------------------
@@ -161,11 +164,11 @@ def advas_gradient(g_orig, g_advas):
 
 
 def main(argv=None):
-    args = common.parse_args(Args, argv, DEFAULTS, about=__doc__, note=DEMO_NOTE)
+    args = common.parse_args(Args, argv, DEFAULTS, about=__doc__)
     if args.advas and args.batch_size % 2:
         common.fail(f"AdvAs splits the batch into two halves: --batch-size must be even, got {args.batch_size}")
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
-    run = common.Run("advas", args)
+    run = common.Run("advas", args, PAPER, DEMO_NOTE)
     common.seed_everything(args.seed)
     device = common.pick_device(args.device, args.amp)
 
@@ -182,10 +185,14 @@ def main(argv=None):
     else:  # Adam(alpha, beta1, beta2), as every paper here
         opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
         opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
-    evaluate = common.Evaluator(data, run, generator, critic, z_dim, device, args)
+    evaluate = common.Evaluator(data, run, generator, critic, z_dim, device, args.eval_samples,
+                                args.fid_weights, args.fid_stats)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data, evaluate=evaluate)  # evaluate: a checkpoint whose row a kill lost
-    piecewise_linear = is_piecewise_linear(common.unwrap(critic))  # ReLU-type critic: AdvAs skips a pass of zeros
+    # the generator step differentiates with torch.autograd.grad, which DDP does not average: the plain nets, and
+    # rank_mean_grad averages each gradient over the ranks (in a plain run: the nets and torch.autograd.grad)
+    generator_net, critic_net = common.unwrap(generator), common.unwrap(critic)
+    piecewise_linear = is_piecewise_linear(critic_net)  # ReLU-type critic: AdvAs skips a pass of zeros
 
     for step in run.steps(start):  # progress bar, Ctrl-C / SIGTERM
         # ---- critic: minimise L_adv = E f(fake) - E f(real) + gp_weight * penalty   (WGAN-GP eq. 3)
@@ -194,23 +201,19 @@ def main(argv=None):
             with torch.no_grad():
                 fake = generator(torch.randn(args.batch_size, z_dim, device=device))
             loss, terms = critic_loss(critic, real, fake, gp_weight=args.gp_weight)
-            run.check_finite(step, **terms)
             opt_critic.zero_grad(set_to_none=True)
             loss.backward()
             opt_critic.step()
 
         # ---- generator: g = g_orig + lambda_AdvAs g_AdvAs, g_orig = grad L_G, g_AdvAs = grad r_tilde   (AdvAs)
-        # (unwrapped nets: both gradients come from torch.autograd.grad and are averaged over ranks here)
         params = list(generator.parameters())
-        fake = common.unwrap(generator)(torch.randn(args.batch_size, z_dim, device=device))
-        loss, generator_terms = generator_loss(common.unwrap(critic), real, fake)
-        run.check_finite(step, **generator_terms)
-        g_orig = common.mean_over_ranks(torch.autograd.grad(loss, params, retain_graph=args.advas))
+        fake = generator_net(torch.randn(args.batch_size, z_dim, device=device))
+        loss, generator_terms = generator_loss(critic_net, real, fake)
+        g_orig = common.rank_mean_grad(loss, params, retain_graph=args.advas)
         if args.advas:
-            r_tilde = advas_r_tilde(common.unwrap(critic), data.next(), fake, args.gp_weight if args.advas_gp else 0.0,
+            r_tilde = advas_r_tilde(critic_net, data.next(), fake, args.gp_weight if args.advas_gp else 0.0,
                                     piecewise_linear)
-            g_advas = common.mean_over_ranks(g if g is not None else torch.zeros_like(p) for g, p in
-                                             zip(torch.autograd.grad(r_tilde, params, allow_unused=True), params))
+            g_advas = common.rank_mean_grad(r_tilde, params)
             gradient, advas_lambda = advas_gradient(g_orig, g_advas)
             generator_terms.update(r_tilde=r_tilde, advas_lambda=advas_lambda)
         else:

@@ -3,23 +3,6 @@ images, text), nets as in the original code, metrics (toy scores, n-gram JSD, FI
 banner, the run plumbing (arguments, device, seeding, the run folder with its checkpoints, signals and atomic
 writes). Nothing here knows which method runs: each method file builds its own optimisers and critic schedule.
 """
-import os
-import signal
-import threading
-
-
-def _exit_on_ctrl_c(signum, frame):
-    os.write(2, b"\nerror: interrupted while starting\n")
-    os._exit(130)
-
-
-# A Ctrl-C while the imports below load (torch takes a second or more) ends the process with one line, exit 130:
-# no traceback, no abort inside torch's C++ start-up. From then on run_cli reports it.
-_quiet_start = threading.current_thread() is threading.main_thread() and \
-    signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not where SIGINT is ignored (nohup, &)
-if _quiet_start:
-    signal.signal(signal.SIGINT, _exit_on_ctrl_c)
-
 import argparse
 import contextlib
 import csv
@@ -32,8 +15,10 @@ import io
 import itertools
 import json
 import math
+import os
 import platform
 import random
+import signal
 import stat
 import sys
 import time
@@ -44,8 +29,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-if _quiet_start:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+class UserError(Exception):
+    """Bad input, or a run that cannot go on: reported as one `error:` line, exit status 2."""
+
+
+def fail(message):
+    raise UserError(message)
+
 
 # =====================================================================================
 # Data: every source is an endless stream of batches on the device, with a state to resume
@@ -61,6 +52,19 @@ TOY_STD = {"8gaussians": 0.02 / 1.414, "25gaussians": 0.05 / 2.828}  # std of a 
 def data_kind(dataset):
     kinds = {**dict.fromkeys(TOYS, "toy"), **dict.fromkeys(IMAGES, "image"), **dict.fromkeys(TEXTS, "text")}
     return kinds.get(dataset) or fail(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+
+
+def make_data(dataset, data_root, batch_size, device, seed, image_size=None, max_lines=10_000_000, cache=None):
+    """The data stream; `cache` (args.cache_dir, set by parse_args) holds decoded images and the metrics' statistics."""
+    kind = data_kind(dataset)
+    if kind == "toy":
+        return ToyData(dataset, batch_size, device, seed)
+    if kind == "image":
+        images = load_images(dataset, data_root, image_size, cache)
+        return TensorData(images, batch_size, device, seed, "image", dataset=dataset, cache=cache)
+    corpus = load_text(data_root, max_lines=max_lines)
+    return TensorData(corpus["train"], batch_size, device, seed, "text", dataset=dataset, cache=cache,
+                      vocab_size=corpus["vocab_size"], chars=corpus["chars"], heldout=corpus["heldout"])
 
 
 def toy_centres(dataset):
@@ -128,7 +132,8 @@ class TensorData:
     """A whole dataset held as one integer tensor (uint8 images or int16 characters), on the device when
     it fits; batches drawn epoch by epoch from a seeded permutation and converted on the device."""
 
-    def __init__(self, items, batch_size, device, seed, kind, **info):
+    def __init__(self, items, batch_size, device, seed, kind, dataset=None, cache=None, vocab_size=None, chars=None,
+                 heldout=None):
         if len(items) < batch_size:
             fail(f"--batch-size {batch_size} is larger than the dataset ({len(items)} items)")
         self.kind, self.batch_size, self.device = kind, batch_size, device
@@ -136,7 +141,8 @@ class TensorData:
         self.items = items.to(device) if on_device else items
         self.generator = torch.Generator().manual_seed(seed + 1)
         self.order, self.position = torch.randperm(len(items), generator=self.generator), 0
-        self.__dict__.update(info)
+        self.dataset, self.cache = dataset, cache  # its name; the folder of its cached statistics
+        self.vocab_size, self.chars, self.heldout = vocab_size, chars, heldout  # text: characters, held-out lines
         self.shape = tuple(self.convert(self.items[:1]).shape[1:])
 
     def convert(self, batch):
@@ -162,18 +168,6 @@ class TensorData:
             raise ValueError("its data-stream position is not one of this dataset")
         self.generator.set_state(state["generator"])
         self.order, self.position = order, position
-
-
-def make_data(dataset, data_root, batch_size, device, seed, image_size=None, max_lines=10_000_000, cache=None):
-    """The data stream; `cache` (args.cache_dir, set by parse_args) holds decoded images and the metrics' statistics."""
-    kind = data_kind(dataset)
-    if kind == "toy":
-        return ToyData(dataset, batch_size, device, seed)
-    if kind == "image":
-        images = load_images(dataset, data_root, image_size, cache)
-        return TensorData(images, batch_size, device, seed, "image", dataset=dataset, root=data_root, cache=cache)
-    corpus = load_text(data_root, max_lines=max_lines)
-    return TensorData(corpus["train"], batch_size, device, seed, "text", cache=cache, **corpus)
 
 
 # ---- images -------------------------------------------------------------------------
@@ -203,6 +197,11 @@ def resize_uint8(images, size, center_crop=False):
     return torch.cat(out)
 
 
+def require_folder(root, what, hint):
+    if not os.path.isdir(root):
+        fail(f"{what} folder {root} {'is a file, not a folder' if os.path.exists(root) else 'does not exist'}; {hint}")
+
+
 def load_images(dataset, root, size=None, cache=None):
     """Images as one (N, C, size, size) uint8 tensor. `digits` ships with scikit-learn; the others read
     a local root and never download. Decoded folders are cached as .npy in `cache`."""
@@ -214,9 +213,7 @@ def load_images(dataset, root, size=None, cache=None):
         return resize_uint8(images, size)
     if not root:
         fail(f"--dataset {dataset} needs its data: {IMAGE_HINT[dataset]}")
-    if not os.path.isdir(root):
-        fail(f"data folder {root} {'is a file, not a folder' if os.path.exists(root) else 'does not exist'}; "
-             f"{IMAGE_HINT[dataset]}")
+    require_folder(root, "data", IMAGE_HINT[dataset])
     import torchvision
     try:
         if dataset == "mnist":
@@ -245,8 +242,8 @@ def image_files(root):
         seen_dirs.add(real)
         for name in names:
             path = os.path.join(folder, name)
-            if name.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(path) and os.path.realpath(path) not in \
-                    seen_files:  # regular files only: a named pipe would block the decoder
+            if (name.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(path)
+                    and os.path.realpath(path) not in seen_files):  # regular files only: a pipe would block the decoder
                 seen_files.add(os.path.realpath(path))
                 files.append(path)
     return sorted(files)
@@ -272,8 +269,8 @@ def load_image_folder(root, size, center_crop=True, cache=None):
     key = hashlib.sha1(f"{os.path.realpath(root)}|{size}|{center_crop}\n{listing}".encode()).hexdigest()[:16]
     path = os.path.join(cache, f"images_{size}px_{key}.npy") if cache else None
     cached = load_cached(path, lambda p: torch.from_numpy(np.load(p, allow_pickle=False)))
-    if cached is not None and cached.dtype == torch.uint8 and cached.dim() == 4 and cached.shape[1] == 3 \
-            and tuple(cached.shape[2:]) == (size, size) and 0 < len(cached) <= len(files):
+    if (cached is not None and cached.dtype == torch.uint8 and cached.dim() == 4 and cached.shape[1] == 3
+            and tuple(cached.shape[2:]) == (size, size) and 0 < len(cached) <= len(files)):
         return cached
     from PIL import Image
     from tqdm import tqdm
@@ -331,11 +328,9 @@ def load_text(root=None, seq_len=SEQ_LEN, max_lines=10_000_000, vocab_size=2048,
     the WGAN-GP language code (language_helpers.load_dataset). One Billion Word when `root` holds its shards,
     else the embedded corpus. Returns int16 (N, seq_len) train / heldout tensors and the charmap."""
     if root:
-        if not os.path.isdir(root):
-            fail(f"text folder {root} {'is a file, not a folder' if os.path.exists(root) else 'does not exist'}; "
-                 "it should hold training-monolingual.tokenized.shuffled/news.en-*")
-        shards = billion_word_files(root, "training-monolingual.tokenized.shuffled", "news.en-*") or \
-            billion_word_files(root, "news.en-*")
+        require_folder(root, "text", "it should hold training-monolingual.tokenized.shuffled/news.en-*")
+        shards = (billion_word_files(root, "training-monolingual.tokenized.shuffled", "news.en-*")
+                  or billion_word_files(root, "news.en-*"))
         if not shards:
             fail(f"no One Billion Word shards (news.en-*) under {root}")
         lines, source = read_lines(shards, max_lines), f"One Billion Word ({len(shards)} shards under {root})"
@@ -393,6 +388,57 @@ def decode_text(indices, chars):
 # =====================================================================================
 # Nets
 # =====================================================================================
+
+ARCHS = ("mlp", "mlp-leaky", "dcgan", "resnet")
+
+
+def make_nets(data, z_dim=None, width=None, critic_norm="none", generator_batch_norm=False, amp="none",
+              arch=None, depth=None):
+    """Generator, critic and noise size for a data stream. Toys: 3 x 512 MLPs (arch mlp: gan_toy.py; mlp-leaky:
+    the Lernapparat notebook's). Text: the 1D-CNN ResNets. Images: 28x28 the WGAN-GP MNIST nets; 32x32 and
+    64x64 by `arch`: dcgan (FOGAN's 5x5 DCGAN) or resnet (WGAN-GP's 64x64 ResNet). amp "bf16": both run in
+    bfloat16 autocast (`Net`). depth: the toy MLPs' hidden layers (3)."""
+    if depth is not None and data.kind != "toy":
+        fail(f"--depth {depth} is for the 2D toys' MLPs; the image and text nets have the original code's depth")
+    if data.kind == "toy":
+        if arch not in (None, "mlp", "mlp-leaky"):
+            fail(f"--arch {arch}: the 2D toys take mlp or mlp-leaky")
+        z_dim, activation = z_dim or 2, "leaky" if arch == "mlp-leaky" else "relu"
+        generator = mlp(z_dim, 2, width or 512, depth or 3, activation=activation)
+        critic = nn.Sequential(*mlp(2, 1, width or 512, depth or 3, activation=activation), nn.Flatten(0))
+    elif data.kind == "text":
+        z_dim = z_dim or 128
+        generator = text_generator(z_dim, data.vocab_size, width or 512, data.shape[1], batch_norm=generator_batch_norm)
+        critic = text_critic(data.vocab_size, width or 512, data.shape[1])
+    elif arch in ("mlp", "mlp-leaky"):
+        fail(f"--arch {arch} is for the 2D toys; images take dcgan or resnet")
+    elif data.shape[1] == 28:
+        if arch not in (None, "dcgan") or critic_norm != "none":
+            fail("28x28 images train WGAN-GP's MNIST nets; --arch and --critic-norm are for 32 or 64 px "
+                 "(--image-size 32 or 64)")
+        if data.shape[0] != 1:
+            fail("28x28 images use the MNIST nets, which take one channel")
+        z_dim = z_dim or 128
+        generator, critic = mnist_generator(z_dim, width or 64), mnist_critic(width or 64)
+    elif data.shape[1] in (32, 64):
+        channels, size = data.shape[0], data.shape[1]
+        z_dim = z_dim or (128 if arch == "resnet" else 100)
+        if arch == "resnet":
+            if size != 64:
+                fail(f"--arch resnet is WGAN-GP's 64x64 ResNet; --image-size {size} takes --arch dcgan")
+            if critic_norm != "none":
+                fail("--arch resnet has its own layer norm in the critic; leave --critic-norm at none")
+            generator, critic = resnet_generator(z_dim, channels, width or 64), resnet_critic(channels, width or 64)
+        else:
+            generator = dcgan_generator(z_dim, channels, size, width or 64)
+            critic = dcgan_critic(channels, size, width or 64, critic_norm)
+    else:
+        fail(f"--image-size {data.shape[1]}: the image nets take 64 or 32 (28 for the MNIST nets)")
+    generator, critic = Net(*generator), Net(*critic)  # same children, same state-dict keys
+    generator.bf16 = critic.bf16 = amp == "bf16"
+    return generator, critic, z_dim
+
+
 # Each net follows the original code it came from, initialisation included:
 #   tflib (WGAN-GP / FOGAN TensorFlow code): uniform weights with std sqrt(4 / (fan_in + fan_out)) for convolutions
 #   ("He", tflib's he_init=True), sqrt(2 / (fan_in + fan_out)) for linears and he_init=False convolutions (Glorot),
@@ -688,56 +734,6 @@ class Net(nn.Sequential):
         return x
 
 
-ARCHS = ("mlp", "mlp-leaky", "dcgan", "resnet")
-
-
-def make_nets(data, z_dim=None, width=None, critic_norm="none", generator_batch_norm=False, amp="none",
-              arch=None, depth=None):
-    """Generator, critic and noise size for a data stream. Toys: 3 x 512 MLPs (arch mlp: gan_toy.py; mlp-leaky:
-    the Lernapparat notebook's). Text: the 1D-CNN ResNets. Images: 28x28 the WGAN-GP MNIST nets; 32x32 and
-    64x64 by `arch`: dcgan (FOGAN's 5x5 DCGAN) or resnet (WGAN-GP's 64x64 ResNet). amp "bf16": both run in
-    bfloat16 autocast (`Net`). depth: the toy MLPs' hidden layers (3)."""
-    if depth is not None and data.kind != "toy":
-        fail(f"--depth {depth} is for the 2D toys' MLPs; the image and text nets have the original code's depth")
-    if data.kind == "toy":
-        if arch not in (None, "mlp", "mlp-leaky"):
-            fail(f"--arch {arch}: the 2D toys take mlp or mlp-leaky")
-        z_dim, activation = z_dim or 2, "leaky" if arch == "mlp-leaky" else "relu"
-        generator = mlp(z_dim, 2, width or 512, depth or 3, activation=activation)
-        critic = nn.Sequential(*mlp(2, 1, width or 512, depth or 3, activation=activation), nn.Flatten(0))
-    elif data.kind == "text":
-        z_dim = z_dim or 128
-        generator = text_generator(z_dim, data.vocab_size, width or 512, data.shape[1], batch_norm=generator_batch_norm)
-        critic = text_critic(data.vocab_size, width or 512, data.shape[1])
-    elif arch in ("mlp", "mlp-leaky"):
-        fail(f"--arch {arch} is for the 2D toys; images take dcgan or resnet")
-    elif data.shape[1] == 28:
-        if arch not in (None, "dcgan") or critic_norm != "none":
-            fail("28x28 images train WGAN-GP's MNIST nets; --arch and --critic-norm are for 32 or 64 px "
-                 "(--image-size 32 or 64)")
-        if data.shape[0] != 1:
-            fail("28x28 images use the MNIST nets, which take one channel")
-        z_dim = z_dim or 128
-        generator, critic = mnist_generator(z_dim, width or 64), mnist_critic(width or 64)
-    elif data.shape[1] in (32, 64):
-        channels, size = data.shape[0], data.shape[1]
-        z_dim = z_dim or (128 if arch == "resnet" else 100)
-        if arch == "resnet":
-            if size != 64:
-                fail(f"--arch resnet is WGAN-GP's 64x64 ResNet; --image-size {size} takes --arch dcgan")
-            if critic_norm != "none":
-                fail("--arch resnet has its own layer norm in the critic; leave --critic-norm at none")
-            generator, critic = resnet_generator(z_dim, channels, width or 64), resnet_critic(channels, width or 64)
-        else:
-            generator = dcgan_generator(z_dim, channels, size, width or 64)
-            critic = dcgan_critic(channels, size, width or 64, critic_norm)
-    else:
-        fail(f"--image-size {data.shape[1]}: the image nets take 64 or 32 (28 for the MNIST nets)")
-    generator, critic = Net(*generator), Net(*critic)  # same children, same state-dict keys
-    generator.bf16 = critic.bf16 = amp == "bf16"
-    return generator, critic, z_dim
-
-
 # =====================================================================================
 # Metrics
 # =====================================================================================
@@ -1000,13 +996,12 @@ EVAL_SAMPLES = {"toy": 1000, "text": 6400, "image": 10_000}  # samples per evalu
 
 class Evaluator:
     """The metrics of a data kind for these nets, with whatever they need prepared once (reference n-grams, FID
-    statistics); `evaluate(step)` computes them and writes the samples into the run folder. `args` gives
-    --eval-samples, --fid-weights and --fid-stats (where the script has them)."""
+    statistics); `evaluate(step)` computes them on `n` samples and writes the samples into the run folder.
+    fid_weights, fid_stats: --fid-weights and --fid-stats of the scripts that train images."""
 
-    def __init__(self, data, run, generator, critic, z_dim, device, args):
+    def __init__(self, data, run, generator, critic, z_dim, device, n, fid_weights=None, fid_stats=None):
         self.data, self.run, self.nets, self.z_dim, self.device = data, run, (generator, critic), z_dim, device
-        self.n, self.fid_stats = args.eval_samples, getattr(args, "fid_stats", None)
-        fid_weights = getattr(args, "fid_weights", None)
+        self.n, self.fid_stats = n, fid_stats
         self.enabled = rank() == 0  # under torchrun, rank 0 evaluates
         if not self.enabled:
             return
@@ -1116,14 +1111,6 @@ def plot_toy(path, critic, real, fake, title="", device="cpu", limit=2.0):
 # Run plumbing: errors, arguments, device, seeding, the run folder, files, caches
 # =====================================================================================
 
-class UserError(Exception):
-    """Bad input, or a run that cannot go on: reported as one `error:` line, exit status 2."""
-
-
-def fail(message):
-    raise UserError(message)
-
-
 def run_cli(main):
     """`if __name__ == "__main__": common.run_cli(main)`. Bad input, disk and device trouble become one `error:`
     line and exit status 2 (a new run that fails before its first checkpoint leaves no folder behind); Ctrl-C
@@ -1170,13 +1157,12 @@ def field_types(args_class):
             for name, kind in typing.get_type_hints(args_class).items()}
 
 
-def parse_args(args_class, argv, defaults, *, about="", note=None):
+def parse_args(args_class, argv, defaults, *, about=""):
     """The run's settings: the command line, then the row of `defaults` for the data kind ("toy", "image", "text";
     "blog" under `--schedule blog`; "<kind> embedded" on top where no --data-root is given: a CPU-sized miniature
-    on embedded data; "<flag>=<value>" on top where a flag has that value, e.g. "mode=wgan"), or with `--resume RUN` RUN/args.json (`resumed_args`). Flags come from the `Args` dataclass
-    (`lr_critic` -> `--lr-critic`, booleans `--flag/--no-flag`); --help shows `about` and each default. `note`: a
-    line on what the CPU demo trains; the first `python ... --data-root` line of `about` for the data kind is shown
-    as the way to the paper's setting. The notes are printed when the run starts, after every check."""
+    on embedded data; "<flag>=<value>" on top where a flag has that value, e.g. "mode=wgan"), or with
+    `--resume RUN` RUN/args.json (`resumed_args`). Flags come from the `Args` dataclass (`lr_critic` ->
+    `--lr-critic`, booleans `--flag/--no-flag`); --help shows `about` and each default."""
     parser = _Parser(description=about, formatter_class=argparse.RawDescriptionHelpFormatter,
                      allow_abbrev=False)  # flags exactly as written: --resume checks which ones were given
     types = field_types(args_class)
@@ -1194,35 +1180,27 @@ def parse_args(args_class, argv, defaults, *, about="", note=None):
              if any(a == opt or a.startswith(opt + "=") for a in argv)}
     if args.resume is not None:
         args = resumed_args(args, given)
-    kind, args.notes = data_kind(args.dataset), []  # the notes are printed by Run.start
+    kind, fields = data_kind(args.dataset), {f.name for f in dataclasses.fields(args)}
     if not args.resume:
         if kind == "image" and args.data_root is None and args.dataset != "digits":
             if "dataset" in given:
                 fail(f"--dataset {args.dataset} needs its data: {IMAGE_HINT[args.dataset]}")
             args.dataset = "digits"  # the script's dataset needs --data-root: the embedded miniature instead
-        paper = next((line.strip().split("  #")[0].strip() for line in about.splitlines() if line.strip().startswith(
-            "python") and "--data-root" in line and ("text" in line) == (kind == "text")), "see --help")
-        row, blog = defaults[kind], getattr(args, "schedule", "paper") == "blog"
-        if blog:
+        row = defaults[kind]
+        if "schedule" in fields and args.schedule == "blog":
             if kind != "toy":
                 fail("--schedule blog is the notebook's 2D-toy setting; use it with a toy --dataset")
             row = defaults["blog"]
         elif kind != "toy" and args.data_root is None:
             row = {**row, **defaults.get(f"{kind} embedded", {})}
-            args.notes.append(f"no --data-root: a CPU-sized miniature on embedded data ({args.dataset}); "
-                              f"the paper's setting on the real data: {paper}")
-        elif kind == "toy":
-            args.notes.append(f"{args.dataset}, a 2D toy; the paper's setting on real data: {paper}")
-        if note and args.data_root is None and not blog:
-            args.notes.append(note)
         for key, overlay in defaults.items():  # a "flag=value" row applies on top where that flag has that value
             name, _, value = key.partition("=")
-            if value and str(getattr(args, name, None)) == value:
+            if value and name in fields and str(getattr(args, name)) == value:
                 row = {**row, **overlay}
         fill_defaults(args, row)
-    if getattr(args, "eval_samples", 0) is None:
+    if args.eval_samples is None:
         args.eval_samples = EVAL_SAMPLES[kind]
-    if getattr(args, "image_size", 0) is None and kind == "image":
+    if "image_size" in fields and args.image_size is None and kind == "image":
         args.image_size = IMAGE_SIZE[args.dataset]
     if kind == "toy" and args.data_root is not None:
         fail(f"--data-root is for images and text; --dataset {args.dataset} is a 2D toy, generated on the fly")
@@ -1240,6 +1218,22 @@ def parse_args(args_class, argv, defaults, *, about="", note=None):
         if applies:
             print(f"warning: {warning}", file=sys.stderr)
     return args
+
+
+def start_notes(args, paper, note=None):
+    """The lines a new run prints before it trains: on embedded data, that it is a CPU-sized miniature, with the
+    command of the paper's setting (`paper`, the method file's: {"image": ..., "text": ...}); `note`, a line on
+    what the CPU demo trains. None for a resumed run or under --schedule blog (the notebook's own setting)."""
+    kind = data_kind(args.dataset)
+    if args.resume or dataclasses.asdict(args).get("schedule") == "blog":
+        return []
+    command = paper.get("text" if kind == "text" else "image", "see --help")
+    if kind == "toy":
+        return [f"{args.dataset}, a 2D toy; the paper's setting on real data: {command}"] + ([note] if note else [])
+    if args.data_root is None:
+        return [f"no --data-root: a CPU-sized miniature on embedded data ({args.dataset}); the paper's setting on "
+                f"the real data: {command}"] + ([note] if note else [])
+    return []
 
 
 RESUME_MAY_CHANGE = ("iters", "device", "threads", "log_every", "resume")
@@ -1350,16 +1344,17 @@ def unwrap(net):
     return getattr(net, "module", net)
 
 
-def mean_over_ranks(tensors):
-    """Each tensor averaged over the torchrun processes (for gradients from torch.autograd.grad, which
-    DistributedDataParallel does not average); the tensors themselves in a plain run."""
+def rank_mean_grad(loss, params, retain_graph=False):
+    """torch.autograd.grad of `loss` for `params` (zeros where a parameter does not reach it), averaged over the
+    torchrun processes: DistributedDataParallel averages what .backward() computes, not torch.autograd.grad."""
     import torch.distributed as dist
-    if not (dist.is_available() and dist.is_initialized()):
-        return list(tensors)
-    averaged = [t.clone() for t in tensors]
-    for t in averaged:
-        dist.all_reduce(t)
-    return [t / dist.get_world_size() for t in averaged]
+    grads = torch.autograd.grad(loss, params, retain_graph=retain_graph, allow_unused=True)
+    grads = [g if g is not None else torch.zeros_like(p) for g, p in zip(grads, params)]
+    if dist.is_available() and dist.is_initialized():
+        for g in grads:
+            dist.all_reduce(g)
+        grads = [g / dist.get_world_size() for g in grads]
+    return grads
 
 
 def pick_device(name="auto", amp="none"):
@@ -1450,15 +1445,15 @@ class Run:
 
     current = None  # the Run of this process, for run_cli's clean-up and exit status
 
-    def __init__(self, script, args):
+    def __init__(self, script, args, paper=None, note=None):
         self.script, self.args, self.writes = script, args, rank() == 0
+        self.notes = start_notes(args, paper or {}, note)  # printed by `start`
         name = args.run_name or f"{script}__{args.dataset}__{args.seed}__{datetime.datetime.now():%Y%m%d-%H%M%S}"
         self.dir = args.resume or os.path.join(args.runs_dir, name)
         self.created, self.lock_file, self.tb, self.handlers = False, None, None, {}
         self.start_time, self.elapsed_before = time.time(), 0.0  # wall-clock seconds of a resumed run's earlier parts
         self.stop_signal = None  # the Ctrl-C / SIGTERM that arrived in this process (run_cli exits 128 + it)
         self.stopping = False    # checkpoint_due saw a stop signal (on any rank): the loop ends after this iteration
-        self.first_bad, self.calls = {}, (None, 0)  # check_finite's record; (iteration, calls in it)
         self.train, self.last_log = None, None  # the latest iteration's terms; (iteration, time) of the last log
         self.train_at_checkpoint = {}  # a resumed checkpoint's loss terms, for the row of its evaluation
         self.saved_step = None  # the step of the last checkpoint this process wrote
@@ -1591,7 +1586,7 @@ class Run:
                     for name, value in self.train_at_checkpoint.items():
                         self.tb.add_scalar(f"train/{name}", value, step)
                 self.log_metrics(step, evaluate(step))
-        for line in getattr(self.args, "notes", []):  # what the CPU demo trains, how to run the paper's setting
+        for line in self.notes:  # what the CPU demo trains, how to run the paper's setting
             print(f"{self.script}: {line}")
         print(f"resumed {self.dir} at iteration {step}" if step else f"{self.script}: writing to {self.dir}")
         self.catch_stop_signals()
@@ -1673,41 +1668,28 @@ class Run:
         finally:
             self.release()
 
-    def check_finite(self, step, **terms):
-        """Note, on the device and without waiting for it, when each loss term was first NaN or inf (iteration,
-        then the order of the calls within it); `raise_if_not_finite` reads it once per logged iteration and
-        before every checkpoint, so a non-finite loss stops the run with one line naming the iteration and the
-        first term(s) to go bad, and never reaches a checkpoint (`save` also refuses non-finite weights)."""
-        self.calls = (step, self.calls[1] + 1 if self.calls[0] == step else 0)
-        when = step + 1 + min(self.calls[1], 999) / 1000  # iteration (1-based) . call within it
-        values = torch.stack([t.detach().float().reshape(()) for t in terms.values()])
-        first = self.first_bad.get(tuple(terms))
-        if first is None:
-            first = torch.full_like(values, math.inf, dtype=torch.float64)
-        self.first_bad[tuple(terms)] = torch.where(torch.isfinite(values) | torch.isfinite(first), first, when)
-
-    def raise_if_not_finite(self):
-        found = [(when, name) for names, first in self.first_bad.items()
-                 for name, when in zip(names, first.tolist()) if math.isfinite(when)]
-        if found:
-            when = min(found)[0]
-            fail(f"non-finite {', '.join(name for w, name in found if w == when)} at iteration {int(when)}; "
-                 f"stopping ({self.last_good_checkpoint()})")
+    def raise_if_not_finite(self, step, scalars):
+        """Stop with one line when a logged loss term is NaN or inf (a non-finite loss makes every later one
+        non-finite: the weights it updated are), naming the iteration and the terms."""
+        bad = [name for name, value in scalars.items() if not math.isfinite(value) and not name.endswith("_grad_norm")]
+        if bad:
+            fail(f"non-finite {', '.join(bad)} at iteration {step}; stopping ({self.last_good_checkpoint()})")
 
     def last_good_checkpoint(self):
         return f"the last good checkpoint is {self.path('checkpoint.pt')}" if os.path.exists(
             self.path("checkpoint.pt")) else "no checkpoint was written yet"
 
     def log_train(self, step, terms, generator, critic):
-        """Every iteration: keep the loss terms for metrics.csv; every --log-every iterations (and the last) check
-        that no loss was non-finite and write the terms to TensorBoard as train/<name>, with the nets' gradient
-        norms and iterations/s. One device sync per logged iteration, none otherwise."""
+        """Every iteration: keep the loss terms for metrics.csv; every --log-every iterations (and the last) stop if
+        one is non-finite, and write them to TensorBoard as train/<name> with the nets' gradient norms and
+        iterations/s. One device sync per logged iteration, none otherwise."""
         self.train = (terms, generator, critic)
         if step % self.args.log_every and step != self.args.iters:
             return
-        self.raise_if_not_finite()
+        scalars = train_scalars(terms, generator, critic)
+        self.raise_if_not_finite(step, scalars)
         if self.tb is not None:
-            now, scalars = time.time(), train_scalars(terms, generator, critic)
+            now = time.time()
             if self.last_log is not None and now > self.last_log[1]:
                 scalars["iterations_per_second"] = (step - self.last_log[0]) / (now - self.last_log[1])
             self.last_log = (step, now)
@@ -1730,7 +1712,8 @@ class Run:
         """Write checkpoint.pt atomically: a crash never leaves a broken one. First check the losses and every
         weight and optimiser statistic: an update that made them inf/NaN (a huge learning rate or penalty
         weight) stops the run with one line, and the last good checkpoint stays."""
-        self.raise_if_not_finite()
+        train = train_scalars(*self.train) if self.train else {}
+        self.raise_if_not_finite(step, train)
         state = {k: v for k, v in state.items() if v is not None}
         states = {k: unwrap(v).state_dict() for k, v in state.items()}
         bad = [name for name, sd in states.items() if not all_finite(sd)]
@@ -1739,8 +1722,7 @@ class Run:
                  f"lower the learning rate or the penalty weight); stopping ({self.last_good_checkpoint()})")
         if self.writes:
             self.flush_tensorboard()  # every point up to this step on disk before the checkpoint lands
-            payload = {"script": self.script, "step": step, "seconds": self.seconds(), "rng": rng_state(),
-                       "train": train_scalars(*self.train) if self.train else {},
+            payload = {"script": self.script, "step": step, "seconds": self.seconds(), "rng": rng_state(), "train": train,
                        "types": {k: type(unwrap(v)).__name__ for k, v in state.items()}, **states}
             write_atomically(self.path("checkpoint.pt"), lambda f: torch.save(payload, f), binary=True)
         self.saved_step = step

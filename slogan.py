@@ -9,11 +9,12 @@ all; variant 2 measures both halves of the segment through an interpolate. `--tw
     python slogan.py --dataset celeba --data-root img_align_celeba       # or mnist / cifar10 --data-root ROOT
     python slogan.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output
 """
-import common  # first: a Ctrl-C while it loads torch ends the run with one line
 import dataclasses
 from typing import Optional
 
 import torch
+
+import common
 from common import arg
 
 
@@ -69,6 +70,9 @@ DEFAULTS = {
     "text embedded": dict(width=64, iters=600, eval_every=150, eval_samples=640),
     "image embedded": dict(width=16, iters=200, eval_every=50, eval_samples=1000),
 }
+# the command of the paper's setting on real data, which a CPU-sized run names
+PAPER = {"image": "python slogan.py --dataset celeba --data-root img_align_celeba",
+         "text": "python slogan.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output"}
 
 
 # ---- the method: copy from here into your own code; it needs only `import torch` -------------------------------
@@ -118,7 +122,7 @@ def generator_loss(critic, real, fake):
 def main(argv=None):
     args = common.parse_args(Args, argv, DEFAULTS, about=__doc__)
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
-    run = common.Run("slogan", args)
+    run = common.Run("slogan", args, PAPER)
     common.seed_everything(args.seed)
     device = common.pick_device(args.device, args.amp)
 
@@ -135,7 +139,8 @@ def main(argv=None):
     else:  # Adam(alpha, beta1, beta2), as every paper here
         opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
         opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
-    evaluate = common.Evaluator(data, run, generator, critic, z_dim, device, args)
+    evaluate = common.Evaluator(data, run, generator, critic, z_dim, device, args.eval_samples,
+                                args.fid_weights, args.fid_stats)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data, evaluate=evaluate)  # evaluate: a checkpoint whose row a kill lost
 
@@ -149,7 +154,6 @@ def main(argv=None):
                 fake = generator(torch.randn(args.batch_size, z_dim, device=device))
             loss, terms = critic_loss(critic, real, fake, lam=args.lam, variant=args.variant,
                                       one_sided=not args.two_sided)
-            run.check_finite(step, **terms)
             opt_critic.zero_grad(set_to_none=True)
             loss.backward()
             opt_critic.step()
@@ -158,7 +162,6 @@ def main(argv=None):
         critic.requires_grad_(False)
         fake = generator(torch.randn(args.batch_size, z_dim, device=device))
         loss, generator_terms = generator_loss(critic, real, fake)
-        run.check_finite(step, **generator_terms)
         opt_generator.zero_grad(set_to_none=True)
         loss.backward()
         opt_generator.step()

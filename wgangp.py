@@ -14,11 +14,12 @@ toys (gan_toy.py's FIXED_GENERATOR, the paper's Figure 1), so that only the crit
     python wgangp.py --dataset celeba --data-root img_align_celeba --arch resnet --n-critic 1 \\
         --lr-critic 3e-4 --lr-generator 1e-4 --beta1 0 --iters 100000      # FOGAN's CelebA baseline (TTUR)
 """
-import common  # first: a Ctrl-C while it loads torch ends the run with one line
 import dataclasses
 from typing import Optional
 
 import torch
+
+import common
 from common import arg
 
 
@@ -67,10 +68,10 @@ class Args:
 # Lernapparat notebook (RMSprop 5e-5, 10 critic steps, LeakyReLU MLPs, 5000 generator iterations, lambda 10).
 DEFAULTS = {
     "toy": dict(width=512, iters=600, batch_size=256, n_critic=5, lam=0.1, optimizer="adam", lr_critic=1e-4,
-                lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="mlp", eval_every=150, generator_batch_norm=False),
+                lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="mlp", eval_every=150, generator_batch_norm=False, depth=3),
     "blog": dict(width=512, iters=5000, batch_size=256, n_critic=10, lam=10.0, optimizer="rmsprop", lr_critic=5e-5,
                  lr_generator=5e-5, beta1=0.5, beta2=0.9, arch="mlp-leaky", eval_every=500,
-                 generator_batch_norm=False),
+                 generator_batch_norm=False, depth=3),
     "image": dict(width=64, iters=200_000, batch_size=64, n_critic=5, lam=10.0, optimizer="adam", lr_critic=1e-4,
                   lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="dcgan", eval_every=5000, generator_batch_norm=False),
     "text": dict(width=512, iters=500_000, batch_size=64, n_critic=1, lam=10.0, optimizer="adam", lr_critic=3e-4,
@@ -82,6 +83,9 @@ DEFAULTS = {
     # clipping at 0.01, 5 critic steps, TensorFlow's RMSprop decay 0.9 and epsilon 1e-10); no penalty
     "mode=wgan": dict(optimizer="rmsprop", lr_critic=5e-5, lr_generator=5e-5, n_critic=5, clip=0.01, lam=0.0),
 }
+# the command of the paper's setting on real data, which a CPU-sized run names
+PAPER = {"image": "python wgangp.py --dataset celeba --data-root img_align_celeba",
+         "text": "python wgangp.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output"}
 
 
 # ---- the method: copy from here into your own code; it needs only `import torch` -------------------------------
@@ -144,7 +148,7 @@ def main(argv=None):
     if args.fixed_generator and common.data_kind(args.dataset) != "toy":
         common.fail("--fixed-generator is gan_toy.py's, for the 2D toys")
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
-    run = common.Run("wgangp", args)
+    run = common.Run("wgangp", args, PAPER)
     common.seed_everything(args.seed)
     device = common.pick_device(args.device, args.amp)
 
@@ -165,7 +169,8 @@ def main(argv=None):
         opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
     if args.fixed_generator:  # gan_toy.py's FIXED_GENERATOR: no generator is trained; "samples" are real + N(0, 1)
         generator, opt_generator = common.RealPlusNoise(data), None
-    evaluate = common.Evaluator(data, run, generator, critic, z_dim, device, args)
+    evaluate = common.Evaluator(data, run, generator, critic, z_dim, device, args.eval_samples,
+                                args.fid_weights, args.fid_stats)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data, evaluate=evaluate)  # evaluate: a checkpoint whose row a kill lost
 
@@ -182,7 +187,6 @@ def main(argv=None):
                 loss, terms = clipped_critic_loss(critic, real, fake)
             else:
                 loss, terms = critic_loss(critic, real, fake, lam=args.lam, one_sided=args.one_sided)
-            run.check_finite(step, **terms)
             opt_critic.zero_grad(set_to_none=True)
             loss.backward()
             opt_critic.step()
@@ -195,7 +199,6 @@ def main(argv=None):
             critic.requires_grad_(False)
             fake = generator(torch.randn(args.batch_size, z_dim, device=device))
             loss, generator_terms = generator_loss(critic, real, fake)
-            run.check_finite(step, **generator_terms)
             opt_generator.zero_grad(set_to_none=True)
             loss.backward()
             opt_generator.step()

@@ -185,15 +185,15 @@ def test_fid_in_the_evaluation_with_precomputed_statistics(tmp_path, monkeypatch
     np.savez(tmp_path / "stats.npz", mu=features.mean(0), sigma=np.cov(features, rowvar=False))
     data = common.make_data("digits", None, 8, torch.device("cpu"), seed=0)
     run, cpu = types.SimpleNamespace(dir=str(tmp_path)), torch.device("cpu")
-    settings = types.SimpleNamespace(eval_samples=4, fid_weights="weights.pth", fid_stats=str(tmp_path / "stats.npz"))
-    evaluate = common.Evaluator(data, run, common.mnist_generator(128, 8), common.mnist_critic(8), 128, cpu, settings)
+    evaluate = common.Evaluator(data, run, common.mnist_generator(128, 8), common.mnist_critic(8), 128, cpu, 4,
+                                "weights.pth", str(tmp_path / "stats.npz"))
     metrics = evaluate(7)
     assert np.isfinite(metrics["fid"]) and metrics["fid"] > 0
     assert (tmp_path / "samples_0000007.png").exists()
     (tmp_path / "bad.npz").write_bytes(b"no")
-    settings.fid_stats = str(tmp_path / "bad.npz")
     with pytest.raises(common.UserError, match="--fid-stats"):
-        common.Evaluator(data, run, common.mnist_generator(128, 8), common.mnist_critic(8), 128, cpu, settings)
+        common.Evaluator(data, run, common.mnist_generator(128, 8), common.mnist_critic(8), 128, cpu, 4,
+                         "weights.pth", str(tmp_path / "bad.npz"))
 
 
 def test_text_collapse_scores_on_hand_made_samples():

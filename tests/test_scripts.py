@@ -186,7 +186,8 @@ def test_wgangp_smoke_text(tmp_path):
 def test_embedded_data_gets_the_miniature_and_data_root_the_paper(tmp_path, capsys):
     mini = common.parse_args(fogan_text.Args, [], fogan_text.DEFAULTS, about=fogan_text.__doc__)
     assert (mini.width, mini.eval_samples) == (64, 640) and mini.iters < 10_000
-    assert "python fogan_text.py --data-root" in " ".join(mini.notes)  # the one line on the paper's setting
+    notes = common.start_notes(mini, fogan_text.PAPER)
+    assert "python fogan_text.py --data-root" in " ".join(notes)  # the one line on the paper's setting
     assert capsys.readouterr().out == ""  # printed when the run starts, after every check
     write_billion_word(tmp_path / "bw", ["a line of words"] * 4)
     paper = common.parse_args(fogan_text.Args, ["--iters", "100000", "--data-root", str(tmp_path / "bw")],
@@ -197,7 +198,7 @@ def test_embedded_data_gets_the_miniature_and_data_root_the_paper(tmp_path, caps
     with pytest.raises(common.UserError, match="needs its data"):
         fogan_celeba.main(["--dataset", "celeba", "--runs-dir", str(tmp_path)])  # asked for CelebA: no silent swap
     for module in (wgangp, dragan, slogan, advas):
-        out = " ".join(common.parse_args(module.Args, [], module.DEFAULTS, about=module.__doc__).notes)
+        out = " ".join(common.start_notes(common.parse_args(module.Args, [], module.DEFAULTS), module.PAPER))
         # the one line on the paper's setting names the paper's data, not text
         assert f"python {module.__name__}.py --dataset" in out and "--dataset text" not in out
         text = common.parse_args(module.Args, ["--dataset", "text"], module.DEFAULTS)
