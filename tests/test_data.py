@@ -267,3 +267,11 @@ def test_named_pipes_among_the_data_are_never_opened(tmp_path):
     os.mkfifo(root / "heldout-monolingual.tokenized.shuffled" / "news.en.heldout-00000-of-00050")
     with pytest.raises(common.UserError, match="heldout-00000-of-00050 is not a regular file"):
         common.load_text(str(root))
+
+
+def test_the_stream_serves_every_item_once_per_epoch_even_the_last_full_batch():
+    items = torch.arange(12, dtype=torch.int16)[:, None].repeat(1, 4)  # 12 "lines" of 4 characters
+    data = common.TensorData(items, 4, torch.device("cpu"), 0, "text", vocab_size=12)
+    for _ in range(3):  # three epochs of three batches each
+        seen = torch.cat([data.next().argmax(1)[:, 0] for _ in range(3)])
+        assert sorted(seen.tolist()) == list(range(12))

@@ -294,13 +294,16 @@ def test_fogan_perturbation():
     assert torch.allclose(perturbed, perturbed[:, :1].expand(-1, 3))  # one a per sample
 
 
-def test_fogan_generator_gradient_reaches_the_generator():
+@pytest.mark.parametrize("module", [fogan_text, fogan_celeba])
+def test_fogan_generator_gradient_reaches_the_generator(module):
+    """generator_loss trains through x' = a x + (1 - a) G(z): for a linear critic f(x) = w . x the gradient of
+    -E f(x') for G's bias is -E (1 - a) w, between -w and -(1 - max_alpha) w."""
     torch.manual_seed(4)
-    generator = nn.Linear(2, 3)
-    critic = linear_critic(torch.tensor([1.0, -2.0, 0.5]))
-    loss = -critic(fogan_text.perturb_fake(torch.randn(8, 3), generator(torch.randn(8, 2)))).mean()
+    generator, w = nn.Linear(2, 3), torch.tensor([1.0, -2.0, 0.5])
+    loss, _ = module.generator_loss(linear_critic(w), torch.randn(8, 3), generator(torch.randn(8, 2)), max_alpha=0.5)
     loss.backward()
-    assert generator.weight.grad.abs().sum() > 0
+    scale = generator.bias.grad / -w  # E (1 - a), a ~ U[0, max_alpha]
+    assert torch.allclose(scale, scale[0].expand(3)) and 0.5 <= scale[0].item() < 1
 
 
 @pytest.mark.parametrize("scale,k", [(0.5, 1.0), (2.0, 1.0), (3.0, 2.0)])

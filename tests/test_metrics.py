@@ -12,28 +12,38 @@ import common
 from helpers import ngram_jsd
 
 
-def test_jsd_identical_is_0_and_disjoint_is_1():
-    lines = ["the cat sat", "on the mat", "a dog"]
+def project_jsd(samples, reference, n):
+    """The project's NgramReference on equal-length lines of text (characters encoded by one shared map)."""
+    chars = sorted(set("".join(samples + reference)))
+    encode = lambda lines: torch.tensor([[chars.index(c) for c in line] for line in lines])
+    return common.NgramReference(encode(reference), len(chars), max_n=n).jsd(encode(samples), n)
+
+
+@pytest.mark.parametrize("jsd", [ngram_jsd, project_jsd], ids=["counting", "NgramReference"])
+def test_jsd_identical_is_0_and_disjoint_is_1(jsd):
+    lines = ["the cat sat", "on the mat!", "a dog ran.."]
     for n in range(1, 5):
-        assert ngram_jsd(lines, lines, n) == pytest.approx(0.0, abs=1e-12)
-        assert ngram_jsd(["aaaa", "abab"], ["xyzx", "zzzz"], n) == pytest.approx(1.0, abs=1e-12)
+        assert jsd(lines, lines, n) == pytest.approx(0.0, abs=1e-12)
+        assert jsd(["aaaa", "abab"], ["xyzx", "zzzz"], n) == pytest.approx(1.0, abs=1e-12)
 
 
-def test_jsd_hand_computed_example():
+@pytest.mark.parametrize("jsd", [ngram_jsd, project_jsd], ids=["counting", "NgramReference"])
+def test_jsd_hand_computed_example(jsd):
     # unigrams: samples "aab" -> p = {a: 2/3, b: 1/3}; reference "abc" -> q = {a: 1/3, b: 1/3, c: 1/3}
     # m = {a: 1/2, b: 1/3, c: 1/6}
     # KL(p||m) = 2/3 ln(4/3) + 1/3 ln 1;  KL(q||m) = 1/3 ln(2/3) + 1/3 ln 1 + 1/3 ln 2
     kl_p = 2 / 3 * math.log(4 / 3)
     kl_q = 1 / 3 * math.log(2 / 3) + 1 / 3 * math.log(2)
     expected = 0.5 * (kl_p + kl_q) / math.log(2)
-    assert ngram_jsd(["aab"], ["abc"], 1) == pytest.approx(expected, abs=1e-9)
+    assert jsd(["aab"], ["abc"], 1) == pytest.approx(expected, abs=1e-9)
     # bigrams of "aab" = {aa, ab}, of "abc" = {ab, bc}: p = (1/2, 1/2, 0), q = (0, 1/2, 1/2) -> JSD = 1/2 bit
-    assert ngram_jsd(["aab"], ["abc"], 2) == pytest.approx(0.5, abs=1e-9)
+    assert jsd(["aab"], ["abc"], 2) == pytest.approx(0.5, abs=1e-9)
 
 
-def test_jsd_padding_counts():
+@pytest.mark.parametrize("jsd", [ngram_jsd, project_jsd], ids=["counting", "NgramReference"])
+def test_jsd_padding_counts(jsd):
     """'`' padding is a character like any other: two lines that differ only in padding differ."""
-    assert ngram_jsd(["ab``"], ["abab"], 1) > 0.1
+    assert jsd(["ab``"], ["abab"], 1) > 0.1
 
 
 @pytest.mark.parametrize("vocab_size", [6, 3000])
@@ -41,8 +51,10 @@ def test_fast_reference_jsd_equals_plain_counting(tmp_path, vocab_size):
     """The cached int64-key implementation equals plain n-gram counting, also with a vocabulary whose 6-grams do
     not fit 64 bits as base-V numbers (3000^6 > 2^63)."""
     rng = np.random.RandomState(0)
-    reference = torch.as_tensor(rng.randint(0, vocab_size, (300, 12)) % 7 * (vocab_size // 7))
-    samples = torch.as_tensor(rng.randint(0, vocab_size, (80, 12)) % 7 * (vocab_size // 7))
+    spread = max(1, vocab_size // 7)  # 7 distinct characters over the whole vocabulary (vocab 6: 0..5)
+    reference = torch.as_tensor(rng.randint(0, 7, (300, 12)) * spread % vocab_size)
+    samples = torch.as_tensor(rng.randint(0, 7, (80, 12)) * spread % vocab_size)
+    assert len(torch.unique(reference)) >= 6
     samples[:40] = reference[:40]  # overlap, so both kinds of terms occur
     model = common.NgramReference(reference, vocab_size, max_n=6, cache_dir=str(tmp_path))
     cached = common.NgramReference(reference, vocab_size, max_n=6, cache_dir=str(tmp_path))
@@ -258,3 +270,33 @@ def test_digits_score_is_the_same_twice_and_after_the_cache_is_deleted(digits_sc
     for path in tmp_path.glob("digits_classifier_*.pt"):  # a damaged cache file is trained again, not trusted
         path.write_bytes(b"not a classifier")
     assert common.DigitsScore(str(tmp_path))(heldout) == digits_score(heldout)
+
+
+def test_toy_modes_count_a_centre_holding_1_percent_of_the_samples_not_less():
+    centres = common.toy_centres("8gaussians")
+    samples = np.concatenate([np.repeat(centres[:1], 981, 0), np.repeat(centres[1:2], 10, 0),  # 1.0 %
+                              np.repeat(centres[2:3], 9, 0)])                                    # 0.9 %
+    scores = common.toy_scores(samples, "8gaussians")
+    assert scores["modes"] == 2 and scores["high_quality"] == 1.0
+
+
+def test_fid_statistics_are_the_mean_and_the_unbiased_covariance_of_the_features():
+    features = torch.as_tensor(np.random.RandomState(0).randn(30, 4))
+    net = lambda images: [images.flatten(1)[:, :4].reshape(len(images), 4, 1, 1)]  # pytorch-fid's output shape
+    images = features.reshape(30, 1, 2, 2).float() * 2 - 1   # fid_features maps [-1, 1] to [0, 1]: (x + 1) / 2
+    mu, sigma = common.fid_statistics(net, images.split(7))
+    expected = (images.flatten(1).double() + 1) / 2
+    assert np.allclose(mu, expected.mean(0).numpy()) and np.allclose(sigma, np.cov(expected.numpy(), rowvar=False))
+    assert np.allclose(sigma, expected.T.cov().numpy())  # normalised by n - 1
+
+
+def test_generate_returns_exactly_n_samples_in_batches():
+    generator = torch.nn.Linear(3, 2)
+    assert common.generate(generator, 3, 700, torch.device("cpu"), batch=512).shape == (700, 2)
+    assert common.generate(generator, 3, 5, torch.device("cpu"), batch=2).shape == (5, 2)
+
+
+@pytest.mark.parametrize("size,arch,z_dim", [(32, "dcgan", 100), (64, "dcgan", 100), (64, "resnet", 128)])
+def test_make_nets_default_noise_size_is_the_original_codes(size, arch, z_dim):
+    data = common.make_data("digits", None, 8, torch.device("cpu"), 0, size)
+    assert common.make_nets(data, width=4, arch=arch)[2] == z_dim  # FOGAN's DCGAN: 100; WGAN-GP's ResNet: 128

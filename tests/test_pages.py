@@ -28,7 +28,9 @@ def test_check_fails_after_an_edit_to_a_method_file(tmp_path):
     assert annotate.main(["--check", "--root", str(tmp_path)]) == 0
     source = (tmp_path / "slogan.py").read_text()
     (tmp_path / "slogan.py").write_text(source.replace("return 0.5 * (cost(quotient_fake)", "return 0.25 * (cost(quotient_fake)"))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "docs" / "annotated").iterdir() if p.is_file()}
     assert annotate.main(["--check", "--root", str(tmp_path)]) == 1
+    assert before == {p.name: p.read_bytes() for p in (tmp_path / "docs" / "annotated").iterdir() if p.is_file()}
     annotate.main(["--root", str(tmp_path)])  # regenerated: up to date again, and the page shows the edit
     assert annotate.main(["--check", "--root", str(tmp_path)]) == 0
     shown = html.unescape(re.sub(r"<[^>]+>", "", (tmp_path / "docs/annotated/slogan.html").read_text()))

@@ -263,6 +263,34 @@ def test_a_second_process_on_a_run_folder_is_refused_naming_the_holder(tmp_path)
     assert torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=True)["step"] == 4
 
 
+def test_the_run_lock_is_exclusive_even_against_a_reader(tmp_path, monkeypatch):
+    """While a run trains, no other process may take even a shared lock on RUN/.lock."""
+    import fcntl
+    taken = []
+
+    def rival(*a, **k):  # at the first evaluation, the run holds its lock: try a shared one from another file
+        with open(os.path.join(common.Run.current.dir, ".lock")) as other:
+            try:
+                fcntl.flock(other, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                taken.append(True)
+            except BlockingIOError:
+                taken.append(False)
+        return {}
+    run_dir = wgangp.main(TOY + ["--iters", "2", "--runs-dir", str(tmp_path)])
+    monkeypatch.setattr(common.Evaluator, "__call__", rival)
+    wgangp.main(["--resume", run_dir, "--iters", "4"])
+    assert taken == [False]
+
+
+def test_a_resume_evaluates_a_checkpoint_whose_row_exists_only_once(tmp_path, monkeypatch):
+    run_dir = wgangp.main(TOY + ["--iters", "4", "--eval-every", "2", "--runs-dir", str(tmp_path)])
+    steps, call = [], common.Evaluator.__call__
+    monkeypatch.setattr(common.Evaluator, "__call__", lambda self, step, quick=False: steps.append(step) or
+                        call(self, step, quick))
+    wgangp.main(["--resume", run_dir, "--iters", "6"])
+    assert steps == [6]  # the row of iteration 4 is there: not evaluated again
+
+
 def test_a_stop_skips_fid_and_the_checkpoint_comes_first(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(common, "fid_statistics", lambda net, batches: calls.append("fid") or (np.zeros(2), np.eye(2)))
@@ -394,3 +422,26 @@ def test_a_stop_before_the_run_starts_leaves_no_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(common, "make_data", interrupted)
     assert cli(wgangp.main, TOY + ["--runs-dir", str(tmp_path / "runs"), "--run-name", "r"]) == 130
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("kind", ["images", "text"])
+def test_resume_is_bit_identical_across_epoch_boundaries_after_the_checkpoint(tmp_path, kind):
+    """24 items in batches of 8: an epoch every 3 draws, so the 10 iterations after the resume cross several
+    epochs, each reshuffled by the data stream's own generator (which the checkpoint must restore)."""
+    if kind == "images":
+        from PIL import Image
+        (tmp_path / "faces").mkdir()
+        for i in range(24):
+            Image.fromarray(np.random.RandomState(i).randint(0, 255, (40, 40, 3), dtype=np.uint8)).save(
+                tmp_path / "faces" / f"{i}.png")
+        flags = ["--dataset", "folder", "--data-root", str(tmp_path / "faces"), "--image-size", "32", "--width", "4",
+                 "--fid-weights", "none", "--eval-samples", "16"]
+    else:
+        from helpers import write_billion_word
+        write_billion_word(tmp_path / "bw", [f"line {i} of a few words" for i in range(24)], heldout=["held out"] * 4)
+        flags = ["--dataset", "text", "--data-root", str(tmp_path / "bw"), "--width", "8", "--eval-samples", "16"]
+    flags += ["--batch-size", "8", "--n-critic", "1", "--eval-every", "10", "--runs-dir", str(tmp_path / "runs")]
+    straight = wgangp.main(flags + ["--iters", "20", "--run-name", "straight"])
+    halves = wgangp.main(flags + ["--iters", "10", "--run-name", "halves"])
+    wgangp.main(["--resume", halves, "--iters", "20"])
+    assert_same_weights(final_state(straight), final_state(halves))
