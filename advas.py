@@ -57,8 +57,8 @@ class Args:
 # WGAN-GP's settings per data kind (gan_toy.py, gan_mnist.py / gan_64x64.py, FOGAN's run_ttur.sh for text). "toy":
 # a CPU demo (the AdvAs paper has no 2D toy): gan_toy.py's MLP and settings at width 128 with 2 critic steps, the
 # setting where AdvAs helped most in our study (docs/results.md); 2,000 iterations.
-DEMO_NOTE = ("the toy demo: gan_toy.py's MLP at width 128 with 2 critic steps, where AdvAs matters; --no-advas "
-             "trains the same WGAN-GP")
+DEMO_NOTE = {"toy": "the toy demo: gan_toy.py's MLP at width 128 with 2 critic steps, where AdvAs matters; "
+                    "--no-advas trains the same WGAN-GP"}
 DEFAULTS = {
     "toy": dict(width=128, iters=2000, batch_size=256, n_critic=2, gp_weight=0.1, optimizer="adam", lr_critic=1e-4,
                 lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="mlp", eval_every=250, generator_batch_norm=False),

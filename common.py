@@ -880,9 +880,17 @@ def load_fid_net(weights, device):
             os.makedirs(os.path.join(tmp, "checkpoints"))
             os.symlink(os.path.abspath(path), os.path.join(tmp, "checkpoints", FID_WEIGHTS_FILE))
             torch.hub.set_dir(tmp)
+        made, folder = [], os.path.join(hub_dir, "checkpoints")
+        while folder and not os.path.isdir(folder):  # what a download would create, deepest first
+            made.append(folder)
+            folder = os.path.dirname(folder)
         try:
-            net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True, normalize_input=True)
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # hub's lines
+                net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True, normalize_input=True)
         except Exception as e:
+            for folder in made:  # an attempt that fetched nothing leaves no empty folders
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)
             if path is None:
                 fail(f"--fid-weights download: {FID_WEIGHTS_FILE} could not be fetched ({type(e).__name__}); "
                      "pass --fid-weights PATH")
@@ -1204,6 +1212,23 @@ def parse_args(args_class, argv, defaults, *, about=""):
         args.image_size = IMAGE_SIZE[args.dataset]
     if kind == "toy" and args.data_root is not None:
         fail(f"--data-root is for images and text; --dataset {args.dataset} is a 2D toy, generated on the fly")
+    setting = dataclasses.asdict(args)
+    unused = f"; --dataset {args.dataset} does not use it"
+    for message, wrong in {  # settings that would be recorded and do nothing: one line instead
+            "--critic-norm is for the image critics" + unused: kind != "image" and setting.get("critic_norm") not in (
+                None, "none"),
+            "--generator-batch-norm is for the text generator" + unused: kind != "text" and setting.get(
+                "generator_batch_norm"),
+            "--image-size is for image data" + unused: kind != "image" and setting.get("image_size") is not None,
+            "--fid-weights and --fid-stats are for image data (FID)" + unused: kind != "image" and (
+                setting.get("fid_weights") is not None or setting.get("fid_stats") is not None),
+            f"--image-size 28 trains the MNIST nets, which take one channel; {args.dataset} is in colour: pass "
+            "--image-size 32 or 64": kind == "image" and setting.get("image_size") == 28 and args.dataset not in (
+                "mnist", "digits")}.items():
+        if wrong and not args.resume:
+            fail(message)
+    if os.path.exists(args.runs_dir) and not os.path.isdir(args.runs_dir):
+        fail(f"--runs-dir {args.runs_dir} is a file, not a folder")
     args.cache_dir = args.cache_dir or os.path.join(args.runs_dir, ".cache")  # never the data folder
     if os.path.exists(args.cache_dir) and not os.path.isdir(args.cache_dir):
         fail(f"--cache-dir {args.cache_dir} is a file, not a folder")
@@ -1222,18 +1247,18 @@ def parse_args(args_class, argv, defaults, *, about=""):
 
 def start_notes(args, paper, note=None):
     """The lines a new run prints before it trains: on embedded data, that it is a CPU-sized miniature, with the
-    command of the paper's setting (`paper`, the method file's: {"image": ..., "text": ...}); `note`, a line on
-    what the CPU demo trains. None for a resumed run or under --schedule blog (the notebook's own setting)."""
+    command of the paper's setting (`paper`, the method file's: {"image": ..., "text": ...}; a kind it lacks is
+    one the paper has no experiment on); `note[kind]`, a line on what the CPU demo of that data kind trains. None
+    for a resumed run or under --schedule blog (the notebook's own setting)."""
     kind = data_kind(args.dataset)
-    if args.resume or dataclasses.asdict(args).get("schedule") == "blog":
+    if args.resume or dataclasses.asdict(args).get("schedule") == "blog" or (kind != "toy" and args.data_root):
         return []
-    command = paper.get("text" if kind == "text" else "image", "see --help")
-    if kind == "toy":
-        return [f"{args.dataset}, a 2D toy; the paper's setting on real data: {command}"] + ([note] if note else [])
-    if args.data_root is None:
-        return [f"no --data-root: a CPU-sized miniature on embedded data ({args.dataset}); the paper's setting on "
-                f"the real data: {command}"] + ([note] if note else [])
-    return []
+    command = paper.get("text" if kind == "text" else "image")
+    paper_line = (f"the paper's setting on real data: {command}" if command else
+                  f"the paper has no {'text' if kind == 'text' else 'image'} experiment")
+    first = (f"{args.dataset}, a 2D toy; " if kind == "toy" else
+             f"no --data-root: a CPU-sized miniature on embedded data ({args.dataset}); ")
+    return [first + paper_line] + ([note[kind]] if note and kind in note else [])
 
 
 RESUME_MAY_CHANGE = ("iters", "device", "threads", "log_every", "resume")
@@ -1256,6 +1281,12 @@ def resumed_args(args, given):
         fail(f"--resume {args.resume}: its args.json cannot be read ({type(e).__name__})")
     if not isinstance(saved, dict):
         fail(f"--resume {args.resume}: its args.json is not a settings object")
+    module = sys.modules.get(type(args).__module__)
+    script = os.path.splitext(os.path.basename(getattr(module, "__file__", None) or ""))[0]
+    writer = saved.get("run", {}).get("script") if isinstance(saved.get("run"), dict) else None
+    if isinstance(writer, str) and script and writer != script:
+        fail(f"--resume {args.resume} is a run of {writer}.py, not {script}.py: python {writer}.py --resume "
+             f"{args.resume}")
     types, optional = field_types(type(args)), typing.get_type_hints(type(args))
     for field in dataclasses.fields(args):
         if field.name not in saved or (field.name in given and field.name in RESUME_MAY_CHANGE):
@@ -1602,7 +1633,8 @@ class Run:
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:
-            fail(f"{path} cannot be read ({type(e).__name__}): not a checkpoint this project wrote")
+            fail(f"{path} cannot be read ({type(e).__name__}): damaged, cut short, or not a checkpoint this project "
+                 "wrote")
         if not isinstance(payload, dict) or payload.get("script") != self.script:
             fail(f"{path} was written by {payload.get('script') if isinstance(payload, dict) else 'something else'}, "
                  f"not {self.script}")

@@ -7,7 +7,7 @@ penalty right on the data (prod, PRODGAN). `--loss gan` (the paper's) penalises 
 WGAN-DRA.
 
     python dragan.py                                     # swiss roll on CPU, ~3 min (WGAN-DRA), picture in runs/
-    python dragan.py --dataset 25gaussians --schedule blog --perturb improved --loss wgan   # the notebook's setting
+    python dragan.py --dataset swissroll --schedule blog --perturb original --loss wgan   # the notebook's setting
     python dragan.py --dataset celeba --data-root img_align_celeba       # or mnist / cifar10 --data-root ROOT
     python dragan.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output
 """
@@ -64,8 +64,8 @@ class Args:
 # with the GAN loss and one critic step the generator collapses on the swiss roll (W1 1.31 -> 1.33 over 800
 # iterations). "blog": the Lernapparat notebook (RMSprop 5e-5, 10 critic steps, LeakyReLU MLPs, 5000 generator
 # iterations, lambda 10).
-DEMO_NOTE = ("the toy demo trains WGAN-DRA (--loss wgan, 5 critic steps); DRAGAN's GAN loss with one critic step "
-             "collapses on this toy")
+DEMO_NOTE = {"toy": "the toy demo trains WGAN-DRA (--loss wgan, 5 critic steps); DRAGAN's GAN loss with one critic "
+                    "step collapses on this toy"}
 DEFAULTS = {
     "toy": dict(loss="wgan", width=512, iters=600, batch_size=256, n_critic=5, lam=10.0, optimizer="adam",
                 lr_critic=1e-4, lr_generator=1e-4, beta1=0.5, beta2=0.9, arch="mlp", eval_every=150,

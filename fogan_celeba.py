@@ -54,8 +54,8 @@ class Args:
 # The paper's settings (FOGAN code, CelebA): ~256k iterations = 81 epochs of 202,599 images at batch 64.
 # Without --data-root: a CPU demo on the embedded 8x8 digits at 28x28, where make_nets takes WGAN-GP's MNIST
 # nets: FOGAN's DCGAN (32x32, width 16) collapsed onto one shape on these digits within 1,000 iterations.
-DEMO_NOTE = ("the digits demo trains WGAN-GP's MNIST nets at 28x28 with FOGAN's loss and settings; FOGAN's DCGAN "
-             "collapses onto one shape on the 8x8 digits in a CPU-sized run")
+DEMO_NOTE = {"image": "the digits demo trains WGAN-GP's MNIST nets at 28x28 with FOGAN's loss and settings; FOGAN's "
+                      "DCGAN collapses onto one shape on the 8x8 digits in a CPU-sized run"}
 DEFAULTS = {
     "image": dict(iters=256_000, batch_size=64, n_critic=1, lam=0.5, mu=1.0, max_alpha=0.01, lr_critic=1e-4,
                   lr_generator=1e-4, beta1=0.5, beta2=0.999, width=64, z_dim=100, image_size=64, eval_every=5000,

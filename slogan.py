@@ -5,7 +5,7 @@ paired real and generated points, one-sided: only quotients above 1 cost. Varian
 all; variant 2 measures both halves of the segment through an interpolate. `--two-sided` is the WGAN-LP1/2 baseline.
 
     python slogan.py                                     # swiss roll on CPU, ~2 min, picture in runs/
-    python slogan.py --dataset 25gaussians --schedule blog --variant 2   # the Lernapparat notebook's setting
+    python slogan.py --dataset swissroll --schedule blog --variant 1     # the Lernapparat notebook's setting
     python slogan.py --dataset celeba --data-root img_align_celeba       # or mnist / cifar10 --data-root ROOT
     python slogan.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output
 """
@@ -71,8 +71,7 @@ DEFAULTS = {
     "image embedded": dict(width=16, iters=200, eval_every=50, eval_samples=1000),
 }
 # the command of the paper's setting on real data, which a CPU-sized run names
-PAPER = {"image": "python slogan.py --dataset celeba --data-root img_align_celeba",
-         "text": "python slogan.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output"}
+PAPER = {"image": "python slogan.py --dataset celeba --data-root img_align_celeba"}  # the post has no text
 
 
 # ---- the method: copy from here into your own code; it needs only `import torch` -------------------------------

@@ -7,7 +7,7 @@ the original code's MODE = 'wgan'; `--fixed-generator` holds the "generator" at 
 toys (gan_toy.py's FIXED_GENERATOR, the paper's Figure 1), so that only the critic learns.
 
     python wgangp.py                                     # swiss roll on CPU, ~3 min, picture in runs/
-    python wgangp.py --dataset 25gaussians --schedule blog --one-sided      # the Lernapparat notebook's setting
+    python wgangp.py --dataset swissroll --schedule blog --one-sided      # the Lernapparat notebook's setting
     python wgangp.py --dataset celeba --data-root img_align_celeba       # DCGAN 64x64; or mnist / cifar10 --data-root ROOT
     python wgangp.py --mode wgan --fixed-generator --dataset 8gaussians   # Figure 1(a): a clipped critic's surface
     python wgangp.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output

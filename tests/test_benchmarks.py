@@ -147,3 +147,17 @@ def test_plot_keeps_runs_of_different_settings_apart_and_skips_groups_without_th
     assert any(label.startswith("advas swissroll advas=False iters=2000 (1 run") for label in labels), labels
     assert any(label.startswith("advas swissroll advas=False iters=4000 (1 run") for label in labels), labels
     assert not any("text" in label for label in labels)  # no legend entry for a group without w1
+
+
+def test_every_claims_ledger_run_works_at_a_tiny_size(tmp_path):
+    """benchmarks/claims.py --smoke: every row's runs (each part's scripts and flags) at 2 iterations, and each
+    part's table and figure from them, so that no ledger row silently stops running."""
+    result = subprocess.run([sys.executable, "benchmarks/claims.py", "all", "--smoke", "--seeds", "1", "--out",
+                             str(tmp_path / "runs"), "--figures", str(tmp_path / "figures")], cwd=ROOT,
+                            capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    import claims
+    assert {f"claims_{part}.png" for part in claims.PARTS} == {p.name for p in (tmp_path / "figures").iterdir()}
+    for part in claims.PARTS:  # one table per part, every arm a row
+        for arm in claims.PARTS[part][0]:
+            assert f"| {arm} |" in result.stdout, (part, arm)

@@ -401,3 +401,35 @@ def test_a_killed_writers_leftovers_are_removed(tmp_path):
     assert not [f for f in os.listdir(run_dir) if ".tmp" in f]
     common.save_cached(str(cache_file), lambda f: np.savez(f, a=np.zeros(1)))
     assert sorted(os.listdir(tmp_path / "cache")) == ["x.npz"]
+
+
+def test_settings_that_would_do_nothing_are_one_line_not_a_silent_record(tmp_path):
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    for flags, message in ((["--critic-norm", "layer"], "--critic-norm is for the image critics"),
+                           (["--generator-batch-norm"], "--generator-batch-norm is for the text generator"),
+                           (["--dataset", "text", "--image-size", "64"], "--image-size is for image data"),
+                           (["--fid-weights", "/nonexistent.pth"], "--fid-weights and --fid-stats are for image"),
+                           (["--runs-dir", "README.md"], "is a file, not a folder")):
+        with pytest.raises(common.UserError, match=message):
+            wgangp.main(runs + flags)
+    (tmp_path / "colour").mkdir()
+    from PIL import Image
+    for i in range(10):
+        Image.fromarray(np.full((40, 40, 3), 20 * i, dtype=np.uint8)).save(tmp_path / "colour" / f"{i}.png")
+    with pytest.raises(common.UserError, match="pass --image-size 32 or 64"):  # before any image is decoded
+        wgangp.main(runs + ["--dataset", "folder", "--data-root", str(tmp_path / "colour"), "--image-size", "28"])
+    assert not (tmp_path / "runs").exists()  # no cache, no folder
+
+
+def test_a_resume_names_the_script_that_wrote_the_run_and_a_cut_checkpoint_says_so(tmp_path):
+    import advas
+    import fogan_text
+    run_dir = advas.main(["--dataset", "swissroll", "--width", "8", "--batch-size", "8", "--iters", "2",
+                          "--eval-samples", "20", "--runs-dir", str(tmp_path)])
+    with pytest.raises(common.UserError, match=r"is a run of advas.py, not fogan_text.py: python advas.py --resume"):
+        fogan_text.main(["--resume", run_dir])
+    checkpoint = os.path.join(run_dir, "checkpoint.pt")
+    data = open(checkpoint, "rb").read()
+    open(checkpoint, "wb").write(data[: len(data) // 2])
+    with pytest.raises(common.UserError, match="damaged, cut short"):
+        advas.main(["--resume", run_dir, "--iters", "4"])

@@ -242,3 +242,20 @@ def test_wgan_mode_refuses_settings_it_would_ignore(tmp_path):
                            (["--depth", "12", "--dataset", "digits"], "2D toys")):
         with pytest.raises(common.UserError, match=message):
             wgangp.main([*flags, "--runs-dir", str(tmp_path)])
+
+
+def test_the_start_notes_fit_the_data_kind_and_the_papers_experiments():
+    text = {m: " ".join(common.start_notes(common.parse_args(m.Args, ["--dataset", "text"], m.DEFAULTS), m.PAPER,
+                                           getattr(m, "DEMO_NOTE", None))) for m in (dragan, advas, slogan)}
+    assert "WGAN-DRA" not in text[dragan] and "critic steps" not in text[advas]  # the toy demos' notes
+    assert "the paper has no text experiment" in text[slogan] and "Billion" not in text[slogan]
+    toy = " ".join(common.start_notes(common.parse_args(dragan.Args, [], dragan.DEFAULTS), dragan.PAPER,
+                                      dragan.DEMO_NOTE))
+    assert "WGAN-DRA" in toy
+
+
+def test_the_notebook_examples_are_the_notebooks_setting():
+    """The Lernapparat notebook runs the swiss roll, SLOGAN's variant 1 and DRAGAN's original perturbation."""
+    for module, expected in ((wgangp, "--schedule blog"), (slogan, "--variant 1"), (dragan, "--perturb original")):
+        lines = [line for line in module.__doc__.splitlines() if "notebook's setting" in line]
+        assert lines and all("--dataset swissroll" in line and expected in line for line in lines), lines
