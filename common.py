@@ -1016,6 +1016,7 @@ class Evaluator:
         if data.kind == "toy":
             self.n = self.n or EVAL_SAMPLES["toy"]
             self.reference = data.real_sample(self.n)
+            self.w1_floor = toy_scores(data.real_sample(self.n, seed=4242), data.dataset, self.reference)["w1"]
         elif data.kind == "text":
             heldout = data.heldout
             self.n = self.n or min(EVAL_SAMPLES["text"], len(heldout))
@@ -1067,7 +1068,7 @@ class Evaluator:
             if not (np.abs(points) < 1e15).all():  # inf, NaN, or so large that the W1 matching overflows
                 fail(f"the generator's samples are not finite at iteration {step} (its weights overflowed: lower "
                      "the learning rate or the penalty weight)")
-            metrics.update(toy_scores(points, self.data.dataset, self.reference))
+            metrics.update(toy_scores(points, self.data.dataset, self.reference), w1_floor=round(self.w1_floor, 5))
             plot_toy(os.path.join(folder, f"toy_{step:07d}.png"), critic, self.reference, points,
                      f"{os.path.basename(folder)}  iteration {step}", self.device)
         elif self.data.kind == "text":
@@ -1888,4 +1889,8 @@ def save_cached(path, saver):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        print("error: common.py is not a script; run a method file (python wgangp.py --help), plot runs with "
+              "python benchmarks/plot.py --help", file=sys.stderr)
+        sys.exit(2)
     print(__doc__.strip() + "\n\nNot a script: run one of the method files, e.g. python wgangp.py --help.")

@@ -56,79 +56,117 @@ def run_groups(run_dirs):
 def plot_runs(runs, metric, path, title=None, bayes=None):
     """One figure, two panels: `metric` against iterations and against wall-clock seconds. `runs`: (label or
     None, run_dir) pairs; runs are grouped by label (default: script and dataset). Each run is a thin line with
-    markers; each group with several runs adds its mean (thick) and a min-max band over its runs."""
+    markers; a group with several finished runs adds their mean (thick) and min-max band, taken only at the
+    iterations every one of them has. What is left out (a run given twice, runs without the metric, unfinished
+    runs, iterations not all runs have) is said in a warning line each."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    groups = collections.defaultdict(list)
-    for (label, run_dir), (name, seed) in zip(runs, run_groups([run_dir for _, run_dir in runs])):
+    seen, unique = set(), []
+    for label, run_dir in runs:
+        if os.path.realpath(run_dir) in seen:
+            warn(f"{run_dir} given twice: drawn once")
+            continue
+        seen.add(os.path.realpath(run_dir))
+        unique.append((label, run_dir))
+    groups, without = collections.defaultdict(list), []
+    for (label, run_dir), (name, seed) in zip(unique, run_groups([run_dir for _, run_dir in unique])):
         rows = [r for r in read_metrics(run_dir) if r.get(metric) not in (None, "")]
-        groups[label or name].append((seed, rows))
-    if not any(rows for members in groups.values() for _, rows in members):
-        have = sorted({k for _, run_dir in runs for r in read_metrics(run_dir)[:1] for k in r} - {"iteration", "seconds"})
+        if not rows:
+            without.append(run_dir)
+            continue
+        iters = run_settings(run_dir)[0].get("iters")
+        finished = not isinstance(iters, int) or max(int(r["iteration"]) for r in rows) >= iters
+        groups[label or name].append((seed, rows, finished, run_dir))
+    if not groups:
+        have = sorted({k for _, run_dir in unique for r in read_metrics(run_dir)[:1] for k in r} - {"iteration", "seconds"})
         common.fail(f"no run has the metric {metric!r}; these runs have: {', '.join(have) or 'no metrics yet'}")
+    if without:
+        warn(f"no {metric} in {', '.join(without)}: left out")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    groups = {name: members for name, members in groups.items() if any(rows for _, rows in members)}
     for colour, (name, members) in zip(colours * 4, sorted(groups.items())):
-        seeds = sorted({str(seed) for seed, _ in members})
+        seeds = sorted({str(seed) for seed, *_ in members})
         label = f"{name} ({len(members)} run{'s' * (len(members) > 1)}, seed{'s' * (len(seeds) > 1)} {', '.join(seeds)})"
-        by_iteration = collections.defaultdict(list)
-        for seed, rows in members:
-            for r in rows:
-                by_iteration[int(r["iteration"])].append((float(r["seconds"]), float(r[metric])))
+        for seed, rows, finished, run_dir in members:
             for ax, x in zip(axes, ("iteration", "seconds")):
                 ax.plot([float(r[x]) for r in rows], [float(r[metric]) for r in rows], color=colour, marker="o",
-                        ms=3, lw=0.8, alpha=0.35 if len(members) > 1 else 0.9,
+                        ms=3, lw=0.8, alpha=0.35 if len(members) > 1 else 0.9, ls="-" if finished else ":",
                         label=label if len(members) == 1 and ax is axes[0] else None)
-        if len(members) > 1:  # mean and min-max band over the runs, per evaluation
-            iterations = sorted(by_iteration)
-            values = [[v for _, v in by_iteration[i]] for i in iterations]
-            seconds = [float(np.mean([s for s, _ in by_iteration[i]])) for i in iterations]
-            mean = [float(np.mean(v)) for v in values]
-            for ax, x in zip(axes, (iterations, seconds)):
+        done = [rows for _, rows, finished, _ in members if finished]
+        if len(done) < len(members):
+            warn(f"{name}: {len(members) - len(done)} unfinished run(s) drawn dotted, not in the mean")
+        if len(done) > 1:  # mean and min-max band at the iterations every finished run has
+            shared = sorted(set.intersection(*({int(r["iteration"]) for r in rows} for rows in done)))
+            extra = sorted(set.union(*({int(r["iteration"]) for r in rows} for rows in done)) - set(shared))
+            if extra:
+                warn(f"{name}: the mean leaves out iterations not every run has: {', '.join(map(str, extra[:10]))}"
+                     + (" ..." if len(extra) > 10 else ""))
+            at = [{int(r["iteration"]): r for r in rows} for rows in done]
+            values = [[float(a[i][metric]) for a in at] for i in shared]
+            seconds = [float(np.mean([float(a[i]["seconds"]) for a in at])) for i in shared]
+            for ax, x in zip(axes, (shared, seconds)):
                 ax.fill_between(x, [min(v) for v in values], [max(v) for v in values], color=colour, alpha=0.15,
                                 lw=0)
-                ax.plot(x, mean, color=colour, marker="o", ms=4, lw=2,
+                ax.plot(x, [float(np.mean(v)) for v in values], color=colour, marker="o", ms=4, lw=2,
                         label=f"{label}: mean, min-max band" if ax is axes[0] else None)
-    if bayes is None:  # a "<metric>_bayes" column (text JSD) is the floor the papers draw
-        column = [rows[0].get(metric + "_bayes") for members in groups.values() for _, rows in members if rows][:1]
-        bayes = float(column[0]) if column and column[0] not in (None, "") else None
+    if bayes is None:  # a "<metric>_bayes" or "<metric>_floor" column: the floor the papers draw
+        first = next(rows[0] for members in groups.values() for _, rows, *_ in members)
+        column = next((k for k in (metric + "_bayes", metric + "_floor") if first.get(k) not in (None, "")), None)
+        bayes = (float(first[column]), "Bayes limit" if column.endswith("_bayes") else "floor") if column else None
+    elif not isinstance(bayes, tuple):
+        bayes = (bayes, "Bayes limit")
     for ax, x in zip(axes, ("iterations", "wall-clock seconds")):
         if bayes is not None:
-            ax.axhline(bayes, color="k", ls="--", lw=1, label="Bayes limit" if ax is axes[0] else None)
+            ax.axhline(bayes[0], color="k", ls="--", lw=1, label=bayes[1] if ax is axes[0] else None)
         ax.set_xlabel(x)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.suptitle(textwrap.fill(title or f"{metric}: " + " vs ".join(sorted(groups)), 130), fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    names = sorted(groups)
+    heading = f"{metric}: " + " vs ".join(names) if len(names) <= 3 else f"{metric}: {len(names)} groups (legend below)"
+    if len(names) <= 3:
+        axes[0].legend(fontsize=7)
+    else:  # many groups: the legend under the panels, not over them
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=7)
+        fig.subplots_adjust(bottom=0.12 + 0.035 * ((len(axes[0].get_legend_handles_labels()[1]) + 1) // 2))
+    fig.suptitle(textwrap.shorten(title or heading, 140), fontsize=10)
+    if len(names) <= 3:
+        fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
+def warn(message):
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def plot_main(argv=None):
-    """python benchmarks/plot.py METRIC OUT.png [LABEL=]RUN_DIR... [--title TITLE]: a metric of several runs against
-    iterations and wall-clock seconds, grouped by script and dataset, or by the LABEL given before a run."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    title = None
-    if "--title" in argv:
-        at = argv.index("--title")
-        if at + 1 >= len(argv):
-            common.fail("--title needs a text")
-        title = argv[at + 1]
-        del argv[at:at + 2]
-    if len(argv) < 3:
-        common.fail("usage: python benchmarks/plot.py METRIC OUT.png [LABEL=]RUN_DIR [[LABEL=]RUN_DIR ...] [--title TITLE]")
-    metric, out, runs = argv[0], argv[1], []
+    """python benchmarks/plot.py METRIC OUT.png [LABEL=]RUN_DIR... [--title TITLE]"""
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):
+            common.fail(f"{message} (see --help)")
+    parser = Parser(prog="python benchmarks/plot.py", description=__doc__.split("\n\n")[0],
+                    epilog="Runs are grouped by script and dataset (or by the LABEL= given before a run).")
+    parser.add_argument("metric", help="a metrics.csv column, e.g. w1, js4, fd_digits, fid")
+    parser.add_argument("out", help="the figure to write: .png, .pdf or .svg, outside every run folder")
+    parser.add_argument("runs", nargs="+", metavar="[LABEL=]RUN_DIR")
+    parser.add_argument("--title")
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    out, runs = args.out, []
     if os.path.isdir(out) or not out.lower().endswith((".png", ".pdf", ".svg")):
         common.fail(f"{out}: the second argument is the figure to write (OUT.png, .pdf or .svg), then the runs")
-    for item in argv[2:]:
+    for item in args.runs:
         label, _, run_dir = item.rpartition("=") if "=" in item and not os.path.isdir(item) else (None, "", item)
         if not os.path.isfile(os.path.join(run_dir, "metrics.csv")):
             common.fail(f"{run_dir} has no metrics.csv")
         runs.append((label or None, run_dir))
-    plot_runs(runs, metric, out, title)
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(out)))
+    if any(os.path.exists(os.path.join(folder, name)) for name in ("metrics.csv", "args.json", "checkpoint.pt")) or \
+            folder in {os.path.realpath(run_dir) for _, run_dir in runs}:
+        common.fail(f"{out} is inside a run folder; write the figure elsewhere (nothing is written into a run)")
+    plot_runs(runs, args.metric, out, args.title)
     print(f"wrote {out}")
 
 

@@ -132,8 +132,8 @@ def test_advas_variants_agree_with_the_definition(capsys):
 
 def test_plot_keeps_runs_of_different_settings_apart_and_skips_groups_without_the_metric(tmp_path, monkeypatch):
     runs = []
-    for name, advas, iters in (("a1", True, 2000), ("a2", True, 2000), ("n1", False, 2000), ("n2", False, 4000)):
-        run = fake_run(tmp_path, name, "advas", "swissroll", int(name[1]), [0.9, 0.5])
+    for name, advas, iters in (("a1", True, 400), ("a2", True, 400), ("n1", False, 400), ("n2", False, 800)):
+        run = fake_run(tmp_path, name, "advas", "swissroll", int(name[1]), [0.9, 0.5, 0.4, 0.3][:iters // 200])
         settings = json.load(open(os.path.join(run, "args.json")))
         json.dump({**settings, "advas": advas, "iters": iters}, open(os.path.join(run, "args.json"), "w"))
         runs.append((None, run))
@@ -143,9 +143,9 @@ def test_plot_keeps_runs_of_different_settings_apart_and_skips_groups_without_th
     figures = capture_figure(monkeypatch)
     plot.plot_runs(runs + [(None, str(other))], "w1", str(tmp_path / "out.png"))
     labels = {line.get_label() for line in figures[0].axes[0].lines if not line.get_label().startswith("_")}
-    assert any(label.startswith("advas swissroll advas=True iters=2000 (2 runs") for label in labels), labels
-    assert any(label.startswith("advas swissroll advas=False iters=2000 (1 run") for label in labels), labels
-    assert any(label.startswith("advas swissroll advas=False iters=4000 (1 run") for label in labels), labels
+    assert any(label.startswith("advas swissroll advas=True iters=400 (2 runs") for label in labels), labels
+    assert any(label.startswith("advas swissroll advas=False iters=400 (1 run") for label in labels), labels
+    assert any(label.startswith("advas swissroll advas=False iters=800 (1 run") for label in labels), labels
     assert not any("text" in label for label in labels)  # no legend entry for a group without w1
 
 
@@ -161,3 +161,41 @@ def test_every_claims_ledger_run_works_at_a_tiny_size(tmp_path):
     for part in claims.PARTS:  # one table per part, every arm a row
         for arm in claims.PARTS[part][0]:
             assert f"| {arm} |" in result.stdout, (part, arm)
+
+
+
+def test_plot_averages_only_what_every_finished_run_has_and_says_what_it_left_out(tmp_path, monkeypatch, capsys):
+    a = fake_run(tmp_path, "a", "wgangp", "swissroll", 1, [0.9, 0.5, 0.3])
+    b = fake_run(tmp_path, "b", "wgangp", "swissroll", 2, [0.7, 0.3, 0.1])
+    lines = open(os.path.join(b, "metrics.csv")).read().splitlines()
+    lines.insert(3, "500,25.0,0.05")  # an extra evaluation (a stop at 500, then a resume) that run a lacks
+    open(os.path.join(b, "metrics.csv"), "w").write("\n".join(lines) + "\n")
+    for run in (a, b):
+        settings = json.load(open(os.path.join(run, "args.json")))
+        json.dump({**settings, "iters": 600}, open(os.path.join(run, "args.json"), "w"))
+    c = fake_run(tmp_path, "c", "wgangp", "swissroll", 3, [0.1])  # unfinished (iters 600 below)
+    json.dump({**json.load(open(os.path.join(c, "args.json"))), "iters": 600}, open(os.path.join(c, "args.json"), "w"))
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "metrics.csv").write_text("iteration,seconds,js4\n2,1.0,0.9\n")
+    figures = capture_figure(monkeypatch)
+    plot.plot_runs([(None, a), (None, b), (None, b), (None, c), (None, str(d))], "w1", str(tmp_path / "out.png"))
+    mean = [line for line in figures[0].axes[0].lines if line.get_label().endswith("mean, min-max band")][0]
+    assert list(mean.get_xdata()) == [200, 400, 600] and list(mean.get_ydata()) == pytest.approx([0.8, 0.4, 0.2])
+    assert "(3 runs" in mean.get_label()  # b once, not twice
+    err = capsys.readouterr().err
+    for said in ("given twice", "no w1 in", "unfinished run(s)", "leaves out iterations not every run has: 500"):
+        assert said in err, err
+
+
+def test_plot_help_and_never_into_a_run(tmp_path, capsys):
+    a = fake_run(tmp_path, "a", "wgangp", "swissroll", 1, [0.9, 0.5])
+    help_ = subprocess.run([sys.executable, "benchmarks/plot.py", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert help_.returncode == 0 and "METRIC" in help_.stdout.upper()
+    picture = os.path.join(a, "toy_0000400.png")
+    open(picture, "wb").write(b"the run's own picture")
+    assert cli(plot.plot_main, ["w1", picture, a]) == 2
+    assert "inside a run folder" in capsys.readouterr().err
+    assert open(picture, "rb").read() == b"the run's own picture"
+    old = subprocess.run([sys.executable, "common.py", "plot", "w1"], cwd=ROOT, capture_output=True, text=True)
+    assert old.returncode == 2 and "benchmarks/plot.py" in old.stderr
