@@ -12,6 +12,7 @@ $$...$$ (display), turned into MathML here (latex2mathml), so the pages need no 
 """
 import argparse
 import ast
+import contextlib
 import html
 import os
 import re
@@ -26,18 +27,58 @@ KEYWORDS = ("def", "return", "if", "elif", "else", "for", "in", "while", "with",
             "or", "is", "None", "True", "False", "lambda", "yield", "class", "try", "except", "finally", "raise")
 
 
+class AnnotateError(Exception):
+    """A problem with the sources: one `error:` line, exit status 2."""
+
+
+def fail(message):
+    raise AnnotateError(message)
+
+
+def read_text(path):
+    """A UTF-8 text file that must be there: a missing, non-regular (a pipe would block) or non-UTF-8 file is one line."""
+    if not os.path.isfile(path):
+        fail(f"{path}: {'not a regular file' if os.path.exists(path) else 'no such file'}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except UnicodeDecodeError as e:
+        fail(f"{path}: not UTF-8 text (byte {e.start})")
+
+
+ARITY = {"mfrac": 2, "msub": 2, "msup": 2, "msubsup": 3, "mroot": 2, "munder": 2, "mover": 2, "munderover": 3}
+
+
+def math(latex, display=None):
+    """LaTeX -> MathML, refused when the LaTeX does not convert or converts to MathML a browser cannot lay out (a
+    fraction, index or root missing a part)."""
+    import xml.etree.ElementTree as ET
+    try:
+        out = latex_to_mathml(latex, display=display) if display else latex_to_mathml(latex)
+        tree = ET.fromstring(out)
+    except Exception as e:
+        fail(f"the LaTeX ${latex}$ does not convert ({type(e).__name__})")
+    for element in tree.iter():
+        tag = element.tag.split("}")[-1]
+        if tag in ARITY and len(element) != ARITY[tag]:
+            fail(f"the LaTeX ${latex}$ gives a <{tag}> with {len(element)} part(s) instead of {ARITY[tag]}")
+    return out
+
+
 # ---- the notes: a header of `key: value` lines, then `== section` blocks ---------------------------------------
 
 
 def read_notes(root, name):
     """{"header": {key: value}, "sections": [(key, text)]} of docs/annotated/notes/<name>.txt; `same-as: other`
     takes the other page's sections where this one has none of its own."""
-    with open(os.path.join(root, "docs", "annotated", "notes", f"{name}.txt"), encoding="utf-8") as f:
-        text = f.read()
+    text = read_text(os.path.join(root, "docs", "annotated", "notes", f"{name}.txt"))
     head, *blocks = re.split(r"^== ", text, flags=re.M)
     header = dict(line.split(": ", 1) for line in head.strip().splitlines() if line.strip())
     sections = [(block.split("\n", 1)[0].strip(), block.split("\n", 1)[1].strip("\n").rstrip() if "\n" in block else "")
                 for block in blocks]
+    keys = [key for key, _ in sections]
+    if len(set(keys)) < len(keys):
+        fail(f"docs/annotated/notes/{name}.txt has the section '== {next(k for k in keys if keys.count(k) > 1)}' twice")
     if "same-as" in header:
         own = {key for key, _ in sections}
         sections = [s for s in read_notes(root, header["same-as"])["sections"] if s[0] not in own] + sections
@@ -61,12 +102,12 @@ def code_of(source, key, script):
                 return start, body
             at = next((i for i, line in enumerate(body) if marker in line), None)
             if at is None:
-                sys.exit(f"annotate: {script}.py: no line with {marker!r} in {name}")
+                fail(f"{script}.py: no line with {marker!r} in {name}")
             end = next((i for i in range(at + 1, len(body)) if body[i].strip().startswith("# ----")), len(body))
             while end > at + 1 and not body[end - 1].strip():
                 end -= 1
             return start + at, body[at:end]
-    sys.exit(f"annotate: {script}.py has no {name!r} (renamed? update docs/annotated/notes/{script}.txt)")
+    fail(f"{script}.py has no {name!r} (renamed? update docs/annotated/notes/{script}.txt)")
 
 
 # ---- text to HTML: paragraphs, lists, `code`, *emphasis*, [links](url), $math$, $$display math$$ ----------------
@@ -77,7 +118,7 @@ def inline(text):
     out = []
     for part in parts:
         if part.startswith("$") and part.endswith("$") and len(part) > 1:
-            out.append(latex_to_mathml(part[1:-1]))
+            out.append(math(part[1:-1]))
         elif part.startswith("`") and part.endswith("`") and len(part) > 1:
             out.append(f"<code>{html.escape(part[1:-1])}</code>")
         else:
@@ -99,7 +140,7 @@ def prose(text):
         elif all(line.startswith("    ") for line in block.split("\n")):
             out.append(f'<pre class="commands">{html.escape(textwrap.dedent(block))}</pre>')
         elif block.startswith("$$") and block.endswith("$$"):
-            out.append(f'<div class="display">{latex_to_mathml(block[2:-2].strip(), display="block")}</div>')
+            out.append(f'<div class="display">{math(block[2:-2].strip(), display="block")}</div>')
         elif all(line.strip().startswith("|") for line in block.split("\n")):
             rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in block.split("\n")
                     if not re.fullmatch(r"\|?[\s|:-]+\|?", line.strip())]
@@ -143,8 +184,7 @@ def highlight(lines):
 def page(root, name):
     notes = read_notes(root, name)
     head = notes["header"]
-    with open(os.path.join(root, f"{name}.py"), encoding="utf-8") as f:
-        source = f.read()
+    source = read_text(os.path.join(root, f"{name}.py"))
     nav = " · ".join(f'<a href="{p}.html">{p}</a>' if p != name else f"<b>{p}</b>" for p in PAGES)
     parts = [f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -178,11 +218,10 @@ def page(root, name):
 def claims_of(root, heading):
     """The rows of docs/claims.md under `## <heading>`, with its pictures' and links' paths made relative to the
     pages' folder."""
-    with open(os.path.join(root, "docs", "claims.md"), encoding="utf-8") as f:
-        sections = re.split(r"^## ", f.read(), flags=re.M)
+    sections = re.split(r"^## ", read_text(os.path.join(root, "docs", "claims.md")), flags=re.M)
     body = next((s.split("\n", 1)[1] for s in sections if s.split("\n", 1)[0].strip() == heading), None)
     if body is None:
-        sys.exit(f"annotate: docs/claims.md has no section '## {heading}'")
+        fail(f"docs/claims.md has no section '## {heading}'")
     body = re.sub(r"\]\((?!https?:|#|/)([^)]+)\)", r"](../\1)", body)
     return body + "\n\nThe whole ledger, every method: [docs/claims.md](../claims.md)."
 
@@ -255,21 +294,45 @@ def main(argv=None):
     parser.add_argument("--root", default=os.path.dirname(HERE), help="the project folder (default: this one)")
     args = parser.parse_args(argv)
     out = os.path.join(args.root, "docs", "annotated")
-    stale = []
-    for file, content in render(args.root).items():
-        path = os.path.join(out, file)
-        old = open(path, encoding="utf-8").read() if os.path.exists(path) else None
-        if old != content:
-            stale.append(file)
-            if not args.check:
-                with open(path + ".tmp", "w", encoding="utf-8") as f:
-                    f.write(content)
-                os.replace(path + ".tmp", path)
+    try:
+        missing = [f"{name}.py" for name in PAGES if not os.path.isfile(os.path.join(args.root, f"{name}.py"))]
+        if missing:
+            fail(f"--root {args.root}: not this project's folder (no {', '.join(missing[:2])})")
+        stale = []
+        for file, content in render(args.root).items():
+            path = os.path.join(out, file)
+            old = read_text(path) if os.path.lexists(path) else None
+            if old != content:
+                stale.append(file)
+                if not args.check:
+                    write_page(path, content)
+    except AnnotateError as e:
+        print(f"error: annotate: {e}", file=sys.stderr)
+        return 2
     if args.check and stale:
         print(f"annotate: out of date: {', '.join(stale)}; run python docs/annotate.py", file=sys.stderr)
         return 1
     print(f"annotate: {len(stale)} file(s) {'differ' if args.check else 'written'}, the rest up to date")
     return 0
+
+
+def write_page(path, content):
+    """Write a page whole, through a new temporary file of its own in the same folder (never one already there,
+    which could be a link planted to overwrite another file), then renamed over the page."""
+    import tempfile
+    try:
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=os.path.basename(path) + ".", suffix=".tmp")
+    except OSError as e:
+        fail(f"{os.path.dirname(path)}: cannot write there ({e.strerror})")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(content)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        fail(f"{path}: cannot be written ({e.strerror})")
 
 
 if __name__ == "__main__":

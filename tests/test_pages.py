@@ -37,14 +37,14 @@ def test_check_fails_after_an_edit_to_a_method_file(tmp_path):
     assert "return 0.25 * (cost(quotient_fake)" in shown
 
 
-def test_a_renamed_function_stops_the_generation_with_its_name(tmp_path):
+def test_a_renamed_function_stops_the_generation_with_its_name(tmp_path, capsys):
     for name in annotate.PAGES:
         shutil.copy(os.path.join(ROOT, f"{name}.py"), tmp_path)
     shutil.copytree(os.path.join(ROOT, "docs", "annotated"), tmp_path / "docs" / "annotated")
     (tmp_path / "wgangp.py").write_text((tmp_path / "wgangp.py").read_text().replace("def gradient_penalty(",
                                                                                      "def grad_penalty("))
-    with pytest.raises(SystemExit, match="wgangp.py has no 'gradient_penalty'"):
-        annotate.main(["--root", str(tmp_path)])
+    assert annotate.main(["--root", str(tmp_path)]) == 2
+    assert "wgangp.py has no 'gradient_penalty'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -88,3 +88,53 @@ def test_a_real_browser_renders_the_page(page, width, tmp_path):
     assert image.size == (width, 2400)
     dark = sum(image.histogram()[:128])  # text, code, formulas: dark pixels on the light page
     assert dark > 0.01 * width * 2400, f"{page} at {width} px looks blank ({dark} dark pixels)"
+
+
+def project_copy(tmp_path):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    for name in annotate.PAGES:
+        shutil.copy(os.path.join(ROOT, f"{name}.py"), tmp_path)
+    shutil.copytree(os.path.join(ROOT, "docs", "annotated"), tmp_path / "docs" / "annotated")
+    if os.path.exists(os.path.join(ROOT, "docs", "claims.md")):
+        shutil.copy(os.path.join(ROOT, "docs", "claims.md"), tmp_path / "docs")
+    return tmp_path
+
+
+def test_annotate_says_one_line_for_every_problem_with_its_sources(tmp_path, capsys, monkeypatch):
+    def one_line(argv, said):
+        assert annotate.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: annotate:") and err.count("\n") == 1 and said in err, err
+    one_line(["--root", str(tmp_path / "nope")], "not this project's folder")
+    (tmp_path / "empty").mkdir()
+    one_line(["--root", str(tmp_path / "empty")], "not this project's folder")
+    root = project_copy(tmp_path / "copy")
+    notes = root / "docs" / "annotated" / "notes" / "slogan.txt"
+    text = notes.read_text()
+    notes.write_text(text + "\n== why\nagain\n")
+    one_line(["--root", str(root)], "the section '== why' twice")
+    notes.write_text(text.replace("== why\n", "== why\n$\\frac{a}$ "))
+    one_line(["--root", str(root)], "<mfrac> with 1 part(s)")
+    notes.write_bytes(text.encode("utf-8") + "caf\xe9".encode("latin-1"))
+    one_line(["--root", str(root)], "not UTF-8")
+    notes.unlink()
+    one_line(["--root", str(root)], "no such file")
+    os.mkfifo(notes)  # a named pipe would block a reader: refused, not read
+    one_line(["--root", str(root)], "not a regular file")
+    notes.unlink()
+    notes.write_text(text)
+    import tempfile
+    monkeypatch.setattr(tempfile, "mkstemp", lambda **k: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    (root / "slogan.py").write_text((root / "slogan.py").read_text().replace("0.5 * (cost(", "0.25 * (cost("))
+    one_line(["--root", str(root)], "cannot write there")
+
+
+def test_annotate_never_writes_through_a_planted_temporary_file(tmp_path):
+    root = project_copy(tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    page = root / "docs" / "annotated" / "slogan.html"
+    os.symlink(victim, str(page) + ".tmp")
+    (root / "slogan.py").write_text((root / "slogan.py").read_text().replace("0.5 * (cost(", "0.25 * (cost("))
+    assert annotate.main(["--root", str(root)]) == 0
+    assert victim.read_text() == "keep me" and "0.25 * (cost(" in page.read_text()
