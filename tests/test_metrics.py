@@ -118,6 +118,7 @@ def no_downloads(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
 
 
+@pytest.mark.slow  # InceptionV3 on the CPU (and the digit classifier): seconds, not milliseconds
 def test_fid_net_is_pytorch_fid_with_the_given_weights(tmp_path, monkeypatch):
     """--fid-weights PATH: pytorch-fid's InceptionV3 holding exactly that file's weights, no download; the
     features are pytorch-fid's own on [0, 1] images (ours take [-1, 1] and grey images)."""
@@ -187,6 +188,7 @@ def test_w1_exact_on_a_shift():
     assert common.toy_scores(points + [0.3, 0.4], "swissroll", points)["w1"] == pytest.approx(0.5, abs=0.02)
 
 
+@pytest.mark.slow  # InceptionV3 on the CPU (and the digit classifier): seconds, not milliseconds
 def test_fid_in_the_evaluation_with_precomputed_statistics(tmp_path, monkeypatch):
     """The image evaluation computes FID against a TTUR/pytorch-fid style .npz (mu, sigma); a bad file is an error."""
     no_downloads(monkeypatch, tmp_path)
