@@ -302,3 +302,18 @@ def test_generate_returns_exactly_n_samples_in_batches():
 def test_make_nets_default_noise_size_is_the_original_codes(size, arch, z_dim):
     data = common.make_data("digits", None, 8, torch.device("cpu"), 0, size)
     assert common.make_nets(data, width=4, arch=arch)[2] == z_dim  # FOGAN's DCGAN: 100; WGAN-GP's ResNet: 128
+
+
+def test_real_fid_statistics_are_cached_by_every_image_not_a_sample_of_them(tmp_path, monkeypatch):
+    """One image replaced (not one of every 997th) is another real set: its statistics are computed anew, never
+    the cached ones of the old set."""
+    monkeypatch.setattr(common, "fid_statistics", lambda net, batches: (
+        np.full(2048, float(sum(b.sum() for b in batches))), np.eye(2048)))
+    items = common.load_images("digits", None, 28)
+    data = types.SimpleNamespace(items=items.clone(), cache=str(tmp_path), convert=lambda b: b.float(),
+                                 dataset="digits")
+    evaluator = types.SimpleNamespace(fid_stats=None, fid_net=None, data=data)
+    first = common.Evaluator.real_fid_statistics(evaluator)[0][0]
+    assert common.Evaluator.real_fid_statistics(evaluator)[0][0] == first  # the cache, for the same images
+    data.items[5] = 255 - data.items[5]
+    assert common.Evaluator.real_fid_statistics(evaluator)[0][0] != first
