@@ -1604,6 +1604,7 @@ class Run:
             self.args.run_name = os.path.basename(self.dir)
             record, run = dataclasses.asdict(self.args), {"script": self.script, **run_record(state)}
             if step:  # the rows logged after this checkpoint will be logged again
+                keep_unreadable_rows(self.path("metrics.csv"))
                 rows = read_metrics_rows(self.path("metrics.csv"))
                 write_metrics_rows(self.path("metrics.csv"), [r for r in rows if int(r["iteration"]) <= step])
                 saved = json.loads(read_regular_file(self.path("args.json")))
@@ -1784,7 +1785,7 @@ class Run:
                 lines = read_regular_file(self.path(f"samples_{step:07d}.txt")).splitlines()[:20]
                 self.tb.add_text("samples", "\n".join("    " + line for line in lines), step)  # a code block
             self.flush_tensorboard()
-        write_metrics_rows(self.path("metrics.csv"), read_metrics_rows(self.path("metrics.csv")) + [row])
+        append_metrics_row(self.path("metrics.csv"), row)
         from tqdm import tqdm
         tqdm.write(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
                              if k in ("iteration", "seconds", "w_distance") or k in metrics
@@ -1802,12 +1803,48 @@ class Run:
 
 
 def read_metrics_rows(path):
-    """metrics.csv as dicts; rows that are not whole (a torn last line, a foreign line) are left out."""
+    """metrics.csv as dicts; rows that are not whole (a torn last line, a foreign line) are left out. A UTF-8
+    byte-order mark (a spreadsheet's "CSV UTF-8") is not part of the first column's name."""
     if not os.path.exists(path):
         return []
-    text = read_regular_file(path, errors="replace")
+    text = read_regular_file(path, errors="replace").lstrip("\ufeff")
     rows = csv.DictReader(io.StringIO(text[:text.rfind("\n") + 1]))  # a last line without its newline is torn
     return [r for r in rows if None not in r and None not in r.values() and str(r.get("iteration")).isdigit()]
+
+
+def keep_unreadable_rows(path):
+    """Before metrics.csv is rewritten: when whole lines of it cannot be read as rows (a renamed column, a foreign
+    header, stray text), the file is first copied aside as it is, and one line names the copy; nothing is lost."""
+    if not os.path.exists(path):
+        return
+    text = read_regular_file(path, errors="replace").lstrip("\ufeff")
+    lines = [line for line in text[:text.rfind("\n") + 1].splitlines() if line.strip()]
+    if len(lines) > 1 + len(read_metrics_rows(path)) or (lines and not lines[0].startswith("iteration,")):
+        aside = f"{path}.unreadable-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+        import shutil
+        shutil.copyfile(path, aside)
+        print(f"warning: {path} holds lines that are not rows of this project's metrics; the file as it was is kept "
+              f"in {aside}", file=sys.stderr)
+
+
+def append_metrics_row(path, row):
+    """Add one row to metrics.csv: appended when the header already has its columns in order and the file ends
+    whole (a row costs a row), else the file is rewritten whole with the new column (`write_metrics_rows`)."""
+    with contextlib.suppress(OSError):
+        with open(path, "rb") as f:
+            header = f.readline().decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r\n")
+            f.seek(-1, os.SEEK_END)
+            whole = f.read(1) == b"\n"
+        if whole and header == ",".join(row) and stat.S_ISREG(os.stat(path).st_mode):
+            line = io.StringIO()
+            csv.writer(line).writerow(list(row.values()))
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(line.getvalue())
+                f.flush()
+                os.fsync(f.fileno())
+            return
+    keep_unreadable_rows(path)
+    write_metrics_rows(path, read_metrics_rows(path) + [row])
 
 
 def write_metrics_rows(path, rows):

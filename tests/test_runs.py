@@ -445,3 +445,31 @@ def test_resume_is_bit_identical_across_epoch_boundaries_after_the_checkpoint(tm
     halves = wgangp.main(flags + ["--iters", "10", "--run-name", "halves"])
     wgangp.main(["--resume", halves, "--iters", "20"])
     assert_same_weights(final_state(straight), final_state(halves))
+
+
+def test_a_resume_keeps_rows_behind_a_byte_order_mark_and_copies_unreadable_ones_aside(tmp_path, capsys):
+    flags = TOY + ["--iters", "4", "--eval-every", "2", "--runs-dir", str(tmp_path)]
+    run_dir = wgangp.main(flags + ["--run-name", "bom"])
+    metrics = os.path.join(run_dir, "metrics.csv")
+    text = open(metrics, encoding="utf-8").read()
+    open(metrics, "w", encoding="utf-8", newline="").write("\ufeff" + text)  # a spreadsheet's "CSV UTF-8" save
+    wgangp.main(["--resume", run_dir, "--iters", "6"])
+    assert [r["iteration"] for r in common.read_metrics_rows(metrics)] == ["2", "4", "6"]
+    run_dir = wgangp.main(flags + ["--run-name", "renamed"])
+    metrics = os.path.join(run_dir, "metrics.csv")
+    renamed = open(metrics, encoding="utf-8").read().replace("iteration,", "step,", 1)
+    open(metrics, "w", encoding="utf-8", newline="").write(renamed)
+    capsys.readouterr()
+    wgangp.main(["--resume", run_dir, "--iters", "6"])
+    aside = [name for name in os.listdir(run_dir) if name.startswith("metrics.csv.unreadable-")]
+    assert len(aside) == 1 and open(os.path.join(run_dir, aside[0]), encoding="utf-8").read() == renamed
+    assert aside[0] in capsys.readouterr().err
+
+
+def test_a_new_row_is_appended_not_the_file_rewritten(tmp_path, monkeypatch):
+    rewrites = []
+    write = common.write_metrics_rows
+    monkeypatch.setattr(common, "write_metrics_rows", lambda path, rows: rewrites.append(len(rows)) or write(path, rows))
+    run_dir = wgangp.main(TOY + ["--iters", "6", "--eval-every", "2", "--runs-dir", str(tmp_path)])
+    assert rewrites == [1]  # the first row makes the file; the next two are appended
+    assert [r["iteration"] for r in common.read_metrics_rows(os.path.join(run_dir, "metrics.csv"))] == ["2", "4", "6"]
