@@ -212,11 +212,14 @@ def summary_gradients(out, seeds, figures):
         results = [layer_gradients(r) for r in runs]
         norms = np.array([r[0] for r in results])
         layers = np.arange(1, norms.shape[1] + 1)
-        left.plot(layers, np.exp(np.log(norms).mean(0)), marker="o", label=arm)
+        with np.errstate(divide="ignore"):  # a norm of 0 (float32 underflow at clip 0.001) is left off the log axis
+            left.plot(layers, np.exp(np.log(norms).mean(0)), marker="o", label=arm)
         c = float(arm.split()[-1]) if arm.startswith("clip") else None
         at_bound = [np.mean(np.abs(w) >= np.float32(c)) for _, w in results] if c else []
         print(f"| {arm} | {mean_spread(list(norms[:, 0]), 2, 'e')} | {mean_spread(list(norms[:, -1]), 2, 'e')} | "
               f"{mean_spread(list(norms[:, 0] / norms[:, -1]), 2, 'e')} | {mean_spread(at_bound, 3) if c else '-'} |")
+        if (norms == 0).any():
+            print(f"\n({arm}: some layers' gradients are exactly 0: below float32's smallest number)")
         if arm in ("clip 0.01", "penalty"):
             ax = hist[arm == "penalty"]
             ax.hist(results[0][1], bins=100, color="grey")
