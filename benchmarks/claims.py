@@ -202,6 +202,7 @@ def summary_gradients(out, seeds, figures):
     import matplotlib.pyplot as plt
     arms, _, _ = PARTS["gradients"]
     fig, (left, *hist) = plt.subplots(1, 3, figsize=(13, 3.8))
+    zeros = []
     print("\n| Figure 1(b): 12-layer critic | gradient norm at layer 1 | at layer 12 | ratio 1/12 | weights at the bound |"
           "\n|---|---|---|---|---|")
     for arm in arms:
@@ -218,13 +219,14 @@ def summary_gradients(out, seeds, figures):
         at_bound = [np.mean(np.abs(w) >= np.float32(c)) for _, w in results] if c else []
         print(f"| {arm} | {mean_spread(list(norms[:, 0]), 2, 'e')} | {mean_spread(list(norms[:, -1]), 2, 'e')} | "
               f"{mean_spread(list(norms[:, 0] / norms[:, -1]), 2, 'e')} | {mean_spread(at_bound, 3) if c else '-'} |")
-        if (norms == 0).any():
-            print(f"\n({arm}: some layers' gradients are exactly 0: below float32's smallest number)")
+        zeros += [arm] if (norms == 0).any() else []
         if arm in ("clip 0.01", "penalty"):
             ax = hist[arm == "penalty"]
             ax.hist(results[0][1], bins=100, color="grey")
             ax.set_title(f"critic weights, {arm} (seed 1)", fontsize=9)
             ax.set_yscale("log")
+    if zeros:
+        print(f"\n({', '.join(zeros)}: some layers' gradient norms are exactly 0, below float32's smallest number)")
     left.set_yscale("log")
     left.set_xlabel("critic layer (1 = next to the input)")
     left.set_ylabel("gradient norm (log scale)")
