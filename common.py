@@ -1512,13 +1512,34 @@ class Run:
                 self.created = True
             except FileExistsError:
                 if self.args.run_name:
-                    self.refuse_taken_name()
-                self.dir, suffix = f"{base}-{suffix}", suffix + 1
+                    self.refuse_taken_name()  # stops here, or has removed a leftover: the name is free again
+                else:
+                    self.dir, suffix = f"{base}-{suffix}", suffix + 1
 
     def refuse_taken_name(self):
-        if not os.path.exists(self.path("checkpoint.pt")):  # a run killed before its first checkpoint
-            fail(f"run folder {self.dir} exists already and holds no checkpoint (a run stopped before its first "
-                 "one): remove it to start again, or pass a new --run-name")
+        """A --run-name whose folder exists. In use: one line naming the process. The leftover of a run stopped
+        before its first checkpoint (its lock free, nothing in it but what a start writes): removed, and the name
+        is free again. Anything else is refused: nothing of it is touched."""
+        import fcntl
+        if not os.path.exists(self.path("checkpoint.pt")) and os.path.isfile(self.path(".lock")):
+            with open(self.path(".lock")) as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    fail(f"{self.dir} is in use by {lock.read().strip() or 'another process'}; wait for it to end "
+                         "or pass a new --run-name")
+                started = {".lock", "args.json"}  # and TensorBoard's first file, temporary files of killed writes
+                only_a_start = all(n in started or n.startswith("events.out.tfevents.") or ".tmp" in n
+                                   for n in os.listdir(self.dir))
+                if only_a_start and time.time() - os.stat(self.path(".lock")).st_mtime > 2:  # not one starting now
+                    import shutil
+                    shutil.rmtree(self.dir)
+                    print(f"warning: removed {self.dir}, left by a run stopped before its first checkpoint",
+                          file=sys.stderr)
+                    return
+        if not os.path.exists(self.path("checkpoint.pt")):
+            fail(f"run folder {self.dir} exists already and holds no checkpoint: remove it to start again, or pass a "
+                 "new --run-name")
         fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new --run-name")
 
     def lock(self):

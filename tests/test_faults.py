@@ -433,3 +433,28 @@ def test_a_resume_names_the_script_that_wrote_the_run_and_a_cut_checkpoint_says_
     open(checkpoint, "wb").write(data[: len(data) // 2])
     with pytest.raises(common.UserError, match="damaged, cut short"):
         advas.main(["--resume", run_dir, "--iters", "4"])
+
+
+def test_a_run_killed_before_its_first_checkpoint_does_not_block_its_name(tmp_path, capsys):
+    """kill -9 between the folder's creation and the first checkpoint leaves .lock, args.json and TensorBoard's
+    first file; the same command then starts again. A folder in use names its holder; other files are kept."""
+    import fcntl
+    flags = TOY + ["--iters", "2", "--runs-dir", str(tmp_path), "--run-name", "r"]
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "args.json").write_text("{}")
+    (folder / "events.out.tfevents.1.host.1.0").write_bytes(b"")
+    (folder / ".lock").write_text("process 1 on host since then\n")
+    os.utime(folder / ".lock", (time.time() - 60, time.time() - 60))
+    with open(folder / ".lock") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # while another process holds it: refused, named
+        with pytest.raises(common.UserError, match="in use by process 1 on host"):
+            wgangp.main(flags)
+    wgangp.main(flags)  # the killed start's leftover: removed, and the run starts
+    assert final_state(folder)["step"] == 2 and "left by a run stopped" in capsys.readouterr().err
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("my own file")
+    with pytest.raises(common.UserError, match="holds no checkpoint"):
+        wgangp.main(flags[:-1] + ["mine"])
+    assert (other / "notes.txt").read_text() == "my own file"
