@@ -21,10 +21,18 @@ def test_the_committed_pages_are_what_the_sources_give():
     assert annotate.main(["--check"]) == 0, "run python docs/annotate.py"
 
 
-def test_check_fails_after_an_edit_to_a_method_file(tmp_path):
+def project_copy(tmp_path):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     for name in annotate.PAGES:
         shutil.copy(os.path.join(ROOT, f"{name}.py"), tmp_path)
     shutil.copytree(os.path.join(ROOT, "docs", "annotated"), tmp_path / "docs" / "annotated")
+    if os.path.exists(os.path.join(ROOT, "docs", "claims.md")):
+        shutil.copy(os.path.join(ROOT, "docs", "claims.md"), tmp_path / "docs")
+    return tmp_path
+
+
+def test_check_fails_after_an_edit_to_a_method_file(tmp_path):
+    project_copy(tmp_path)
     assert annotate.main(["--check", "--root", str(tmp_path)]) == 0
     source = (tmp_path / "slogan.py").read_text()
     (tmp_path / "slogan.py").write_text(source.replace("return 0.5 * (cost(quotient_fake)", "return 0.25 * (cost(quotient_fake)"))
@@ -38,9 +46,7 @@ def test_check_fails_after_an_edit_to_a_method_file(tmp_path):
 
 
 def test_a_renamed_function_stops_the_generation_with_its_name(tmp_path, capsys):
-    for name in annotate.PAGES:
-        shutil.copy(os.path.join(ROOT, f"{name}.py"), tmp_path)
-    shutil.copytree(os.path.join(ROOT, "docs", "annotated"), tmp_path / "docs" / "annotated")
+    project_copy(tmp_path)
     (tmp_path / "wgangp.py").write_text((tmp_path / "wgangp.py").read_text().replace("def gradient_penalty(",
                                                                                      "def grad_penalty("))
     assert annotate.main(["--root", str(tmp_path)]) == 2
@@ -88,16 +94,6 @@ def test_a_real_browser_renders_the_page(page, width, tmp_path):
     assert image.size == (width, 2400)
     dark = sum(image.histogram()[:128])  # text, code, formulas: dark pixels on the light page
     assert dark > 0.01 * width * 2400, f"{page} at {width} px looks blank ({dark} dark pixels)"
-
-
-def project_copy(tmp_path):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    for name in annotate.PAGES:
-        shutil.copy(os.path.join(ROOT, f"{name}.py"), tmp_path)
-    shutil.copytree(os.path.join(ROOT, "docs", "annotated"), tmp_path / "docs" / "annotated")
-    if os.path.exists(os.path.join(ROOT, "docs", "claims.md")):
-        shutil.copy(os.path.join(ROOT, "docs", "claims.md"), tmp_path / "docs")
-    return tmp_path
 
 
 def test_annotate_says_one_line_for_every_problem_with_its_sources(tmp_path, capsys, monkeypatch):
