@@ -276,12 +276,12 @@ def summary_modes(out, seeds, figures):
     import matplotlib.pyplot as plt
     arms, datasets, _ = PARTS["modes"]
     fig, axes = plt.subplots(1, len(datasets), figsize=(10, 3.8))
-    print("\n| DRAGAN: modes kept (final) | " + " | ".join(f"{d}: modes | high quality" for d in datasets) +
-          " |\n|---|---|---|---|---|")
+    print("\n| DRAGAN: modes kept (final) | " + " | ".join(f"{d}: modes | high quality | W1" for d in datasets) +
+          " |\n|---|" + "---|---|---|" * len(datasets))
     for arm in arms:
         cells = []
         for ax, dataset in zip(axes, datasets):
-            finals, quality = [], []
+            finals, quality, w1 = [], [], []
             for seed in seeds:
                 run = folder(out, "modes", arm, dataset, seed)
                 if not os.path.exists(os.path.join(run, "metrics.csv")):
@@ -289,9 +289,10 @@ def summary_modes(out, seeds, figures):
                 history = rows(run)
                 finals.append(float(history[-1]["modes"]))
                 quality.append(float(history[-1]["high_quality"]))
+                w1.append(float(history[-1]["w1"]))
                 ax.plot([int(r["iteration"]) for r in history], [int(r["modes"]) for r in history], alpha=0.7,
                         color="C0" if arm.startswith("GAN") else "C1", label=arm if seed == seeds[0] else None)
-            cells += [mean_spread(finals, 1) + f" ({len(finals)} seeds)", mean_spread(quality, 2)]
+            cells += [mean_spread(finals, 1) + f" ({len(finals)} seeds)", mean_spread(quality, 2), mean_spread(w1)]
             ax.set_title(dataset, fontsize=9)
             ax.set_xlabel("iteration")
             ax.set_ylabel("modes with >= 1% of the samples")
