@@ -273,14 +273,15 @@ def summary_loss(out, seeds, figures):
 def summary_modes(out, seeds, figures):
     import matplotlib
     matplotlib.use("Agg")
+    import matplotlib.image as mpimg
     import matplotlib.pyplot as plt
     arms, datasets, _ = PARTS["modes"]
-    fig, axes = plt.subplots(1, len(datasets), figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, len(arms) * len(datasets), figsize=(4 * len(arms) * len(datasets), 4.2))
     print("\n| DRAGAN: modes kept (final) | " + " | ".join(f"{d}: modes | high quality | W1" for d in datasets) +
           " |\n|---|" + "---|---|---|" * len(datasets))
-    for arm in arms:
+    for row, arm in enumerate(arms):
         cells = []
-        for ax, dataset in zip(axes, datasets):
+        for column, dataset in enumerate(datasets):
             finals, quality, w1 = [], [], []
             for seed in seeds:
                 run = folder(out, "modes", arm, dataset, seed)
@@ -290,60 +291,17 @@ def summary_modes(out, seeds, figures):
                 finals.append(float(history[-1]["modes"]))
                 quality.append(float(history[-1]["high_quality"]))
                 w1.append(float(history[-1]["w1"]))
-                ax.plot([int(r["iteration"]) for r in history], [int(r["modes"]) for r in history], alpha=0.7,
-                        color="C0" if arm.startswith("GAN") else "C1", label=arm if seed == seeds[0] else None)
             cells += [mean_spread(finals, 1) + f" ({len(finals)} seeds)", mean_spread(quality, 2), mean_spread(w1)]
-            ax.set_title(dataset, fontsize=9)
-            ax.set_xlabel("iteration")
-            ax.set_ylabel("modes with >= 1% of the samples")
-            ax.legend(fontsize=7)
-            ax.grid(alpha=0.3)
+            run = folder(out, "modes", arm, dataset, seeds[0])  # the last picture of the first seed
+            pictures = sorted(f for f in os.listdir(run) if f.startswith("toy_")) if os.path.isdir(run) else []
+            ax = axes[column * len(arms) + row]
+            if pictures:
+                ax.imshow(mpimg.imread(os.path.join(run, pictures[-1])))
+            ax.set_title(f"{arm}, {dataset}", fontsize=10)
+            ax.axis("off")
         print(f"| {arm} | " + " | ".join(cells) + " |")
     fig.tight_layout()
-    fig.savefig(os.path.join(figures, "claims_modes.png"), dpi=80)
-    plt.close(fig)
-
-
-def summary_curves(part, out, seeds, figures):
-    """One metric against iterations and wall-clock for each arm; the table: final and best (mean ± std over the
-    seeds), seconds per 1,000 iterations, and the metric at the wall-clock where the fastest arm's runs end."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    arms, (dataset,), _ = PARTS[part]
-    metric = CURVES[part]
-    histories = {arm: [rows(r) for r in (folder(out, part, arm, dataset, s) for s in seeds)
-                       if os.path.exists(os.path.join(r, "metrics.csv"))] for arm in arms}
-    histories = {arm: [h for h in runs if h and metric in h[-1]] for arm, runs in histories.items()}
-    ends = [float(h[-1]["seconds"]) for runs in histories.values() for h in runs]
-    budget = min(ends) if ends else 0.0
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    floor = [f"{k} {v}" for k, v in next((h[-1] for runs in histories.values() for h in runs), {}).items()
-             if k.startswith(metric + "_") and k.endswith(("_bayes", "_floor"))]
-    print(f"\n| {part}: {metric} (lower is better) | final | best | at {budget:.0f} s | s / 1k it. | seeds |"
-          "\n|---|---|---|---|---|---|")
-    for colour, (arm, runs) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], histories.items()):
-        finals = [float(h[-1][metric]) for h in runs]
-        bests = [min(float(r[metric]) for r in h) for h in runs]
-        at_budget = [float([r for r in h if float(r["seconds"]) <= budget][-1][metric]) for h in runs
-                     if float(h[0]["seconds"]) <= budget]
-        speed = [1000 * float(h[-1]["seconds"]) / float(h[-1]["iteration"]) for h in runs]
-        print(f"| {arm} | {mean_spread(finals)} | {mean_spread(bests)} | {mean_spread(at_budget)} | "
-              f"{mean_spread(speed, 1)} | {len(runs)} |")
-        for k, h in enumerate(runs):
-            for ax, x in zip(axes, ("iteration", "seconds")):
-                ax.plot([float(r[x]) for r in h], [float(r[metric]) for r in h], color=colour, alpha=0.8, lw=1,
-                        marker=".", label=arm if k == 0 else None)
-    if floor:
-        print(f"\n({', '.join(floor)})")
-    for ax, x in zip(axes, ("iterations", "wall-clock seconds (1 CPU thread, two runs side by side)")):
-        ax.set_xlabel(x)
-        ax.set_ylabel(f"{metric} (lower is better)")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    axes[0].set_title(f"{part}: {dataset}, every seed drawn", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(os.path.join(figures, f"claims_{part}.png"), dpi=80)
+    fig.savefig(os.path.join(figures, "claims_modes.png"), dpi=70)
     plt.close(fig)
 
 
