@@ -126,7 +126,8 @@ def surface_scores(run_dir, n=2000):
     real = torch.as_tensor(data.real_sample(n, seed=7), dtype=torch.float32)
     fake = torch.as_tensor(data.real_sample(n, seed=8), dtype=torch.float32) + torch.randn(n, 2,
                                                                                           generator=torch.Generator().manual_seed(9))
-    points = torch.cat([real, fake, real + torch.rand(n, 1) * (fake - real)]).requires_grad_(True)
+    between = real + torch.rand(n, 1, generator=torch.Generator().manual_seed(10)) * (fake - real)
+    points = torch.cat([real, fake, between]).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(points).sum(), points)
     with torch.no_grad():
         estimate = (critic(real).mean() - critic(fake).mean()).item()
