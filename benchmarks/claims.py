@@ -306,6 +306,49 @@ def summary_modes(out, seeds, figures):
     plt.close(fig)
 
 
+def summary_curves(part, out, seeds, figures):
+    """One metric against iterations and wall-clock for each arm; the table: final and best (mean ± std over the
+    seeds), seconds per 1,000 iterations, and the metric at the wall-clock where the fastest arm's runs end."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    arms, (dataset,), _ = PARTS[part]
+    metric = CURVES[part]
+    histories = {arm: [rows(r) for r in (folder(out, part, arm, dataset, s) for s in seeds)
+                       if os.path.exists(os.path.join(r, "metrics.csv"))] for arm in arms}
+    histories = {arm: [h for h in runs if h and metric in h[-1]] for arm, runs in histories.items()}
+    ends = [float(h[-1]["seconds"]) for runs in histories.values() for h in runs]
+    budget = min(ends) if ends else 0.0
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    floor = [f"{k} {v}" for k, v in next((h[-1] for runs in histories.values() for h in runs), {}).items()
+             if k.startswith(metric + "_") and k.endswith(("_bayes", "_floor"))]
+    print(f"\n| {part}: {metric} (lower is better) | final | best | at {budget:.0f} s | s / 1k it. | seeds |"
+          "\n|---|---|---|---|---|---|")
+    for colour, (arm, runs) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], histories.items()):
+        finals = [float(h[-1][metric]) for h in runs]
+        bests = [min(float(r[metric]) for r in h) for h in runs]
+        at_budget = [float([r for r in h if float(r["seconds"]) <= budget][-1][metric]) for h in runs
+                     if float(h[0]["seconds"]) <= budget]
+        speed = [1000 * float(h[-1]["seconds"]) / float(h[-1]["iteration"]) for h in runs]
+        print(f"| {arm} | {mean_spread(finals)} | {mean_spread(bests)} | {mean_spread(at_budget)} | "
+              f"{mean_spread(speed, 1)} | {len(runs)} |")
+        for k, h in enumerate(runs):
+            for ax, x in zip(axes, ("iteration", "seconds")):
+                ax.plot([float(r[x]) for r in h], [float(r[metric]) for r in h], color=colour, alpha=0.8, lw=1,
+                        marker=".", label=arm if k == 0 else None)
+    if floor:
+        print(f"\n({', '.join(floor)})")
+    for ax, x in zip(axes, ("iterations", "wall-clock seconds (1 CPU thread, two runs side by side)")):
+        ax.set_xlabel(x)
+        ax.set_ylabel(f"{metric} (lower is better)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    axes[0].set_title(f"{part}: {dataset}, every seed drawn", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(os.path.join(figures, f"claims_{part}.png"), dpi=80)
+    plt.close(fig)
+
+
 SUMMARIES = {"surfaces": summary_surfaces, "gradients": summary_gradients, "loss": summary_loss,
              "modes": summary_modes}
 
