@@ -82,7 +82,6 @@ DEFAULTS = {
     "text embedded": dict(width=64, iters=600, eval_every=150, eval_samples=640),
     "image embedded": dict(width=16, iters=1000, eval_every=250, eval_samples=1000),
 }
-# the command of the paper's setting on real data, which a CPU-sized run names
 PAPER = {"image": "python dragan.py --dataset celeba --data-root img_align_celeba",
          "text": "python dragan.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output"}
 

@@ -62,7 +62,6 @@ DEFAULTS = {
                   eval_samples=50_000),
     "image embedded": dict(width=32, image_size=28, iters=800, eval_every=200, eval_samples=1000),
 }
-# the command of the paper's setting on real data, which a CPU-sized run names
 PAPER = {"image": "python fogan_celeba.py --data-root img_align_celeba "
                    "--fid-weights pt_inception-2015-12-05-6726825d.pth"}
 

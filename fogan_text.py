@@ -54,7 +54,6 @@ DEFAULTS = {
                  lr_generator=1e-4, beta1=0.5, beta2=0.9, width=512, generator_batch_norm=True, eval_every=2000),
     "text embedded": dict(width=64, iters=600, eval_every=150, eval_samples=640),
 }
-# the command of the paper's setting on real data, which a CPU-sized run names
 PAPER = {"text": "python fogan_text.py --data-root 1-billion-word-language-modeling-benchmark-r13output"}
 
 

@@ -70,7 +70,6 @@ DEFAULTS = {
     "text embedded": dict(width=64, iters=600, eval_every=150, eval_samples=640),
     "image embedded": dict(width=16, iters=200, eval_every=50, eval_samples=1000),
 }
-# the command of the paper's setting on real data, which a CPU-sized run names
 PAPER = {"image": "python slogan.py --dataset celeba --data-root img_align_celeba"}  # the post has no text
 
 

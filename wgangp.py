@@ -83,7 +83,6 @@ DEFAULTS = {
     # clipping at 0.01, 5 critic steps, TensorFlow's RMSprop decay 0.9 and epsilon 1e-10); no penalty
     "mode=wgan": dict(optimizer="rmsprop", lr_critic=5e-5, lr_generator=5e-5, n_critic=5, clip=0.01, lam=0.0),
 }
-# the command of the paper's setting on real data, which a CPU-sized run names
 PAPER = {"image": "python wgangp.py --dataset celeba --data-root img_align_celeba",
          "text": "python wgangp.py --dataset text --data-root 1-billion-word-language-modeling-benchmark-r13output"}
 
