@@ -339,8 +339,11 @@ def summary_curves(part, out, seeds, figures):
     if floor:
         print(f"\n({', '.join(floor)})")
     for ax, x in zip(axes, ("iterations", "wall-clock seconds (1 CPU thread, two runs side by side)")):
+        for line in floor:  # the floor the metric can reach: the Bayes limit, held-out real digits
+            ax.axhline(float(line.split()[-1]), color="k", ls="--", lw=1, label=line.split()[0] if ax is axes[0] else None)
         ax.set_xlabel(x)
         ax.set_ylabel(f"{metric} (lower is better)")
+        ax.set_yscale("log" if metric.startswith("fd_") else "linear")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     axes[0].set_title(f"{part}: {dataset}, every seed drawn", fontsize=9)
