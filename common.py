@@ -1224,7 +1224,7 @@ def parse_args(args_class, argv, defaults, *, about=""):
                 "generator_batch_norm"),
             "--image-size is for image data" + unused: kind != "image" and setting.get("image_size") is not None,
             "--fid-weights and --fid-stats are for image data (FID)" + unused: kind != "image" and (
-                setting.get("fid_weights") is not None or setting.get("fid_stats") is not None),
+                setting.get("fid_weights") not in (None, "none") or setting.get("fid_stats") is not None),
             f"--image-size 28 trains the MNIST nets, which take one channel; {args.dataset} is in colour: pass "
             "--image-size 32 or 64": kind == "image" and setting.get("image_size") == 28 and args.dataset not in (
                 "mnist", "digits")}.items():
