@@ -124,6 +124,7 @@ def inline(text):
         else:
             part = html.escape(part, quote=False)
             part = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r'<a href="\2">\1</a>', part)
+            part = re.sub(r"\*\*([^*\s][^*]*)\*\*", r"<strong>\1</strong>", part)
             out.append(re.sub(r"\*([^*\s][^*]*)\*", r"<em>\1</em>", part))
     return "".join(out)
 
@@ -196,7 +197,7 @@ def page(root, name):
 (every line of code below is taken from it when this page is generated).</p></header>"""]
     for key, text in notes["sections"]:
         if key == "questions" and "claims" in head:
-            parts.append(f'<section class="wide"><h2>What the paper claims, and what we saw</h2>\n'
+            parts.append(f'<section class="wide claims"><h2>What the paper claims, and what we saw</h2>\n'
                          f'{prose(claims_of(root, head["claims"]))}</section>')
         if key in ("why", "notation", "try it", "questions"):
             title = {"why": "Why this method", "notation": "Notation", "try it": "Try it",
@@ -261,6 +262,9 @@ h1 { margin: 1rem 0 .3rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #dd
 .paper { color: #444; margin: .2rem 0; }
 a { color: #1a5fb4; }
 section.wide { max-width: 60rem; }
+section.claims { max-width: none; } section.claims table { width: 100%; table-layout: fixed; }
+section.claims td { font-size: 14px; } section.claims code { white-space: normal; overflow-wrap: anywhere; }
+section.claims figure { max-width: 60rem; }
 section.pair { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr); gap: 1.5rem;
   border-top: 1px solid #e6e6e6; padding: 1rem 0; }
 .note { min-width: 0; }
