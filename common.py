@@ -1949,7 +1949,7 @@ def save_cached(path, saver):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1:
+    if len(sys.argv) > 1 and sys.argv[1] not in ("-h", "--help"):
         print("error: common.py is not a script; run a method file (python wgangp.py --help), plot runs with "
               "python benchmarks/plot.py --help", file=sys.stderr)
         sys.exit(2)

@@ -64,7 +64,7 @@ def test_bad_inputs(tmp_path):
                           "exists already")
     assert open(os.path.join(runs, "taken", "args.json")).read() == before
     # a checkpoint from another script
-    assert_one_error_line(run_script("slogan.py", "--resume", os.path.join(runs, "taken")), "written by wgangp")
+    assert_one_error_line(run_script("slogan.py", "--resume", os.path.join(runs, "taken")), "is a run of wgangp.py")
     # a checkpoint of another shape
     args = json.load(open(os.path.join(runs, "taken", "args.json")))
     args["width"] = 16
