@@ -1625,8 +1625,7 @@ class Run:
             self.args.run_name = os.path.basename(self.dir)
             record, run = dataclasses.asdict(self.args), {"script": self.script, **run_record(state)}
             if step:  # the rows logged after this checkpoint will be logged again
-                keep_unreadable_rows(self.path("metrics.csv"))
-                rows = read_metrics_rows(self.path("metrics.csv"))
+                rows = read_metrics_rows(self.path("metrics.csv"), keep_aside=True)
                 write_metrics_rows(self.path("metrics.csv"), [r for r in rows if int(r["iteration"]) <= step])
                 saved = json.loads(read_regular_file(self.path("args.json")))
                 changed = {k: v for k, v in record.items() if k in saved and saved[k] != v and k != "resume"}
@@ -1823,29 +1822,25 @@ class Run:
 # ---- files: metrics.csv, atomic writes, regular files only ---------------------------------------------------
 
 
-def read_metrics_rows(path):
+def read_metrics_rows(path, keep_aside=False):
     """metrics.csv as dicts; rows that are not whole (a torn last line, a foreign line) are left out. A UTF-8
-    byte-order mark (a spreadsheet's "CSV UTF-8") is not part of the first column's name."""
+    byte-order mark (a spreadsheet's "CSV UTF-8") is not part of the first column's name. keep_aside (before the
+    file is rewritten): when whole lines cannot be read as rows (a renamed column, a foreign header, stray text),
+    the file is first copied aside as it is, and one line names the copy; nothing is lost."""
     if not os.path.exists(path):
         return []
     text = read_regular_file(path, errors="replace").lstrip("\ufeff")
-    rows = csv.DictReader(io.StringIO(text[:text.rfind("\n") + 1]))  # a last line without its newline is torn
-    return [r for r in rows if None not in r and None not in r.values() and str(r.get("iteration")).isdigit()]
-
-
-def keep_unreadable_rows(path):
-    """Before metrics.csv is rewritten: when whole lines of it cannot be read as rows (a renamed column, a foreign
-    header, stray text), the file is first copied aside as it is, and one line names the copy; nothing is lost."""
-    if not os.path.exists(path):
-        return
-    text = read_regular_file(path, errors="replace").lstrip("\ufeff")
-    lines = [line for line in text[:text.rfind("\n") + 1].splitlines() if line.strip()]
-    if len(lines) > 1 + len(read_metrics_rows(path)) or (lines and not lines[0].startswith("iteration,")):
+    whole = text[:text.rfind("\n") + 1]  # a last line without its newline is torn
+    rows = [r for r in csv.DictReader(io.StringIO(whole))
+            if None not in r and None not in r.values() and str(r.get("iteration")).isdigit()]
+    lines = [line for line in whole.splitlines() if line.strip()]
+    if keep_aside and (len(lines) > 1 + len(rows) or (lines and not lines[0].startswith("iteration,"))):
         aside = f"{path}.unreadable-{datetime.datetime.now():%Y%m%d-%H%M%S}"
         import shutil
         shutil.copyfile(path, aside)
         print(f"warning: {path} holds lines that are not rows of this project's metrics; the file as it was is kept "
               f"in {aside}", file=sys.stderr)
+    return rows
 
 
 def append_metrics_row(path, row):
@@ -1864,8 +1859,7 @@ def append_metrics_row(path, row):
                 f.flush()
                 os.fsync(f.fileno())
             return
-    keep_unreadable_rows(path)
-    write_metrics_rows(path, read_metrics_rows(path) + [row])
+    write_metrics_rows(path, read_metrics_rows(path, keep_aside=True) + [row])
 
 
 def write_metrics_rows(path, rows):
