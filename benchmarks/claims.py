@@ -135,14 +135,25 @@ def surface_scores(run_dir, n=2000):
     return estimate / grad.norm(dim=1).max().item() / w1
 
 
+def pyplot():
+    import matplotlib
+    matplotlib.use("Agg")  # files only, no screen
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_figure(fig, figures, name, dpi=80):
+    fig.tight_layout()
+    fig.savefig(os.path.join(figures, name), dpi=dpi)
+    pyplot().close(fig)
+
+
 def mean_spread(values, digits=3, kind="f"):
     return f"{np.mean(values):.{digits}{kind}} ± {np.std(values):.{digits}{kind}}" if values else "-"
 
 
 def summary_surfaces(out, seeds, figures):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import torch
     arms, datasets, _ = PARTS["surfaces"]
     fig, axes = plt.subplots(2, 3, figsize=(10, 6.6))
@@ -169,9 +180,7 @@ def summary_surfaces(out, seeds, figures):
             ax.set_yticks([])
         print(f"| {arm} | " + " | ".join(cells) + " |")
     fig.suptitle("Value surfaces of critics trained against real + N(0, 1) (seed 1); real points in orange", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(os.path.join(figures, "claims_surfaces.png"), dpi=80)
-    plt.close(fig)
+    save_figure(fig, figures, "claims_surfaces.png")
 
 
 def layer_gradients(run_dir, n=1024):
@@ -198,9 +207,7 @@ def layer_gradients(run_dir, n=1024):
 
 
 def summary_gradients(out, seeds, figures):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     arms, _, _ = PARTS["gradients"]
     fig, (left, *hist) = plt.subplots(1, 3, figsize=(13, 3.8))
     zeros = []
@@ -234,15 +241,11 @@ def summary_gradients(out, seeds, figures):
     left.set_title("d(critic loss)/d(activations), mean of 3 seeds (geometric)", fontsize=9)
     left.legend(fontsize=7)
     left.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(os.path.join(figures, "claims_gradients.png"), dpi=80)
-    plt.close(fig)
+    save_figure(fig, figures, "claims_gradients.png")
 
 
 def summary_loss(out, seeds, figures):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from scipy.stats import pearsonr, spearmanr
     arms, _, _ = PARTS["loss"]
     fig, axes = plt.subplots(1, len(arms), figsize=(10, 3.8))
@@ -266,16 +269,12 @@ def summary_loss(out, seeds, figures):
         ax.set_title(f"{arm}, swiss roll, every 50 iterations", fontsize=9)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(os.path.join(figures, "claims_loss.png"), dpi=80)
-    plt.close(fig)
+    save_figure(fig, figures, "claims_loss.png")
 
 
 def summary_modes(out, seeds, figures):
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.image as mpimg
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     arms, datasets, _ = PARTS["modes"]
     fig, axes = plt.subplots(1, len(arms) * len(datasets), figsize=(4 * len(arms) * len(datasets), 4.2))
     print("\n| DRAGAN: modes kept (final) | " + " | ".join(f"{d}: modes | high quality | W1" for d in datasets) +
@@ -301,17 +300,13 @@ def summary_modes(out, seeds, figures):
             ax.set_title(f"{arm}, {dataset}", fontsize=10)
             ax.axis("off")
         print(f"| {arm} | " + " | ".join(cells) + " |")
-    fig.tight_layout()
-    fig.savefig(os.path.join(figures, "claims_modes.png"), dpi=70)
-    plt.close(fig)
+    save_figure(fig, figures, "claims_modes.png", dpi=70)
 
 
 def summary_curves(part, out, seeds, figures):
     """One metric against iterations and wall-clock for each arm; the table: final and best (mean ± std over the
     seeds), seconds per 1,000 iterations, and the metric at the wall-clock where the fastest arm's runs end."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     arms, (dataset,), _ = PARTS[part]
     metric = CURVES[part]
     histories = {arm: [rows(r) for r in (folder(out, part, arm, dataset, s) for s in seeds)
@@ -347,9 +342,7 @@ def summary_curves(part, out, seeds, figures):
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     axes[0].set_title(f"{part}: {dataset}, every seed drawn", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(os.path.join(figures, f"claims_{part}.png"), dpi=80)
-    plt.close(fig)
+    save_figure(fig, figures, f"claims_{part}.png")
 
 
 SUMMARIES = {"surfaces": summary_surfaces, "gradients": summary_gradients, "loss": summary_loss,
