@@ -926,7 +926,7 @@ class DigitsScore:
     `digit_classes`: how many digits it sees in at least 5% of the images. `floor`: fd_digits of the 450 held-out
     real digits, what a perfect generator scores at that sample size; `accuracy`: its accuracy on them."""
 
-    RECIPE = "cnn16-32-64|adam1e-3|batch32|epochs15|seed0|heldout450"
+    RECIPE = "cnn16-32-64|adam1e-3|batch32|epochs15|init seed 0|batch seed 1|heldout450"  # the cache key's recipe
 
     def __init__(self, cache_dir=None):
         from sklearn.datasets import load_digits
