@@ -116,8 +116,8 @@ def critic_loss(critic, real, fake, *, lam=10.0, k=1.0, perturb="original", c=10
     or the WGAN loss E f(fake) - E f(real) ("wgan"), + lam * penalty near the data. Returns (L, terms)."""
     f_real, f_fake = critic(real).reshape(len(real)), critic(fake).reshape(len(fake))  # any score shape -> (B,)
     w_distance = f_real.mean() - f_fake.mean()                 # E f(x) - E f(G(z)), logged
-    if objective == "gan":
-        adversarial = torch.nn.functional.softplus(-f_real).mean() + torch.nn.functional.softplus(f_fake).mean()  # -log s(f(x)) - log(1 - s(f(G(z))))
+    if objective == "gan":  # -log s(f(x)) - log(1 - s(f(G(z)))), s the sigmoid
+        adversarial = torch.nn.functional.softplus(-f_real).mean() + torch.nn.functional.softplus(f_fake).mean()
     else:
         adversarial = -w_distance                              # E f(G(z)) - E f(x) (WGAN-DRA)
     penalty = dragan_penalty(critic, dragan_perturb(real, perturb, c), k)  # E (||grad f(x~)|| - k)^2 near the data

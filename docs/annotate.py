@@ -7,7 +7,9 @@ The code on each page is taken from the method file when the page is generated, 
 prose lives in docs/annotated/notes/<method>.txt, one section per function of the file (`== critic_loss`), or per
 part of `main` (`== main | # ---- critic`: from the line holding that text to the next `# ----` line): the files
 stay as short as they are, the LaTeX stays out of the docstrings, and a section whose function was renamed or
-removed stops the generation with the name it could not find. Mathematics is LaTeX between $...$ (inline) or
+removed stops the generation with the name it could not find. Inside a section, a line `@ <text>` starts a line
+note: it sits beside the code from the first line holding <text> to the next note's line, so each equation stands
+beside the line that computes it. Docstrings of more than one line are folded under their first line (<details>). Mathematics is LaTeX between $...$ (inline) or
 $$...$$ (display), turned into MathML here (latex2mathml), so the pages need no JavaScript and no network.
 """
 import argparse
@@ -62,7 +64,7 @@ def math(latex, display=None):
         tag = element.tag.split("}")[-1]
         if tag in ARITY and len(element) != ARITY[tag]:
             fail(f"the LaTeX ${latex}$ gives a <{tag}> with {len(element)} part(s) instead of {ARITY[tag]}")
-    return out
+    return out.replace("<mi>&#x0007E;</mi>", "<mo>&#x0223C;</mo>")  # \sim: the relation, not an ASCII tilde
 
 
 # ---- the notes: a header of `key: value` lines, then `== section` blocks ---------------------------------------
@@ -87,9 +89,19 @@ def read_notes(root, name):
     return {"header": header, "sections": sections}
 
 
+def indent(line):
+    return len(line) - len(line.lstrip())
+
+
+LOOP = re.compile(r"^\s*(for|while)\b.*:\s*(#.*)?$")
+
+
 def code_of(source, key, script):
-    """The lines of `source` that section `key` shows: a whole top-level function (with its decorators), an
-    assignment by name, or `main | marker`: the part of main from the marker line to the next `# ----` line."""
+    """(first line number, lines, loop) that section `key` shows: a whole top-level function (with its decorators),
+    an assignment by name, or `main | marker`: the part of main from the marker line to the next `# ----` line.
+    A loop header belongs to the part that opens its body: the part before it ends above it, the first part inside
+    it starts with it, and a later part inside it returns it as `loop` = (line number, header, last line number
+    before the part) so the page can show the loop around it."""
     name, _, marker = (part.strip() for part in key.partition("|"))
     lines = source.splitlines()
     for node in ast.parse(source).body:
@@ -99,14 +111,24 @@ def code_of(source, key, script):
             start = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])
             body = lines[start - 1:node.end_lineno]
             if not marker:
-                return start, body
+                return start, body, None
             at = next((i for i, line in enumerate(body) if marker in line), None)
             if at is None:
                 fail(f"{script}.py: no line with {marker!r} in {name}")
             end = next((i for i in range(at + 1, len(body)) if body[i].strip().startswith("# ----")), len(body))
-            while end > at + 1 and not body[end - 1].strip():
-                end -= 1
-            return start + at, body[at:end]
+            while end > at + 1 and (not body[end - 1].strip() or (
+                    end < len(body) and LOOP.match(body[end - 1]) and indent(body[end - 1]) < indent(body[end]))):
+                end -= 1  # blank lines, and the header of a loop the next part runs inside
+            above = next((i for i in range(at - 1, -1, -1) if body[i].strip() and indent(body[i]) < indent(body[at])),
+                         None)
+            loop = None
+            if above is not None and LOOP.match(body[above]):
+                if all(not line.strip() for line in body[above + 1:at]):
+                    at = above  # the first part of the loop's body: the part starts with its header
+                else:
+                    last = max(i for i in range(above + 1, at) if body[i].strip())
+                    loop = (start + above, body[above], start + last)
+            return start + at, body[at:end], loop
     fail(f"{script}.py has no {name!r} (renamed? update docs/annotated/notes/{script}.txt)")
 
 
@@ -179,6 +201,57 @@ def highlight(lines):
     return "\n".join(out)
 
 
+# ---- a section's code: rows of lines, each beside its own note; docstrings folded --------------------------------
+
+
+def split_glosses(text):
+    """A section's prose, and its line notes: each `@ <text>` line starts a note for the code from the first line
+    holding <text> (after the previous note's) to the next note's line."""
+    general, *glosses = re.split(r"^@ ", text, flags=re.M)
+    return general, [(g.split("\n", 1)[0].strip(), g.split("\n", 1)[1] if "\n" in g else "") for g in glosses]
+
+
+def gloss_rows(lines, glosses, where):
+    """[(note text, first line index, line count)]: the section's opening lines (with the general prose) and one row
+    per line note."""
+    anchors, after = [], 0
+    for anchor, _ in glosses:
+        at = next((i for i in range(after, len(lines)) if anchor in lines[i]), None)
+        if at is None:
+            fail(f"{where}: no line with {anchor!r}" + (" after the previous note's" if anchors else ""))
+        anchors.append(at)
+        after = at + 1
+    bounds = [0] + anchors + [len(lines)]
+    notes = [""] + [gloss for _, gloss in glosses]
+    return [(notes[i], bounds[i], bounds[i + 1] - bounds[i]) for i in range(len(notes))]
+
+
+def code_blocks(lines, first_line):
+    """The lines as <pre class="lines" data-line=N> blocks (N: the file's line number of the block's first line), a
+    docstring of more than one line folded into <details> under its first line."""
+    out, i = [], 0
+    while i < len(lines):
+        opens = lines[i].lstrip().startswith(('"""', 'r"""')) and lines[i].count('"""') == 1
+        closes = next((j for j in range(i + 1, len(lines)) if lines[j].count('"""') % 2 == 1), None) if opens else None
+        if opens and closes is not None and closes > i:
+            rest = lines[i + 1:closes + 1]
+            summary = highlight(lines[i:i + 1])
+            out.append(f'<details class="doc"><summary title="the whole docstring ({len(rest) + 1} lines)">'
+                       f'<code class="lines" data-line="{first_line + i}">{summary}</code></summary>'
+                       f'<pre class="lines" data-line="{first_line + i + 1}">{docstring_lines(rest)}</pre></details>')
+            i = closes + 1
+            continue
+        end = next((j for j in range(i + 1, len(lines)) if lines[j].lstrip().startswith(('"""', 'r"""'))
+                    and lines[j].count('"""') == 1), len(lines))
+        out.append(f'<pre class="lines" data-line="{first_line + i}">{highlight(lines[i:end])}</pre>')
+        i = end
+    return "".join(out)
+
+
+def docstring_lines(lines):
+    return "\n".join(f'<span class="s">{html.escape(line, quote=False)}</span>' for line in lines)
+
+
 # ---- pages -------------------------------------------------------------------------------------------------------
 
 
@@ -195,6 +268,7 @@ def page(root, name):
 <p class="paper">{inline(head['paper'])}</p>
 <p class="paper">Original code: {inline(head['code'])}. Our file: <a href="../../{name}.py"><code>{name}.py</code></a>
 (every line of code below is taken from it when this page is generated).</p></header>"""]
+    widest = 0  # the longest code line on the page: the code column is that wide, so no line wraps
     for key, text in notes["sections"]:
         if key == "questions" and "claims" in head:
             parts.append(f'<section class="wide claims"><h2>What the paper claims, and what we saw</h2>\n'
@@ -205,14 +279,31 @@ def page(root, name):
             body = notation(text) if key == "notation" else prose(text)
             parts.append(f'<section class="wide"><h2>{title}</h2>\n{body}</section>')
             continue
-        start, lines = code_of(source, key, name)
+        start, lines, loop = code_of(source, key, name)
         label = key.replace("|", "·").replace("# ---- ", "")
-        parts.append(f"""<section class="pair" id="{html.escape(re.sub(r'[^a-z0-9]+', '-', key.lower()).strip('-'))}">
-<div class="note"><h3><code>{html.escape(label)}</code></h3>
-{prose(text)}</div>
-<pre class="code"><span class="where">{name}.py, line {start}</span>{highlight(lines)}</pre></section>""")
+        general, glosses = split_glosses(text)
+        rows = gloss_rows(lines, glosses, f"{name}.py, section '{key}'")
+        widest = max([widest] + [len(line) for line in lines + ([loop[1]] if loop else [])])
+        section_id = html.escape(re.sub(r"[^a-z0-9]+", "-", key.lower()).strip("-"))
+        # with line notes the section's prose spans both columns above the code, each note then beside its lines
+        intro = f'<h3><code>{html.escape(label)}</code></h3>\n{prose(general)}'
+        cells = [f'<div class="note intro">{intro}</div><div class="note first"></div>' if glosses else
+                 f'<div class="note first">{intro}</div>']
+        for i, (gloss, first, count) in enumerate(rows):
+            where = f'<div class="where">{name}.py, line {start}</div>' if i == 0 else ""
+            if i == 0 and loop:
+                line, header, last = loop
+                where += (f'<pre class="lines context" data-line="{line}">{highlight([header])}</pre>'
+                          f'<div class="gap">⋮ lines {line + 1}–{last}, above</div>')
+            kind = ("first " if i == 0 else "glossed ") + ("last" if i == len(rows) - 1 else "")
+            if i:
+                cells.append(f'<div class="note gloss">{prose(gloss)}</div>')
+            cells.append(f'<div class="code {kind.strip()}">{where}{code_blocks(lines[first:first + count], start + first)}</div>')
+        parts.append(f'<section class="pair" id="{section_id}" data-file="{name}.py">\n' + "\n".join(cells)
+                     + "</section>")
     parts.append('<footer>Generated by <code>python docs/annotate.py</code> from the method file and '
                  f'<code>docs/annotated/notes/{name}.txt</code>.</footer></body></html>\n')
+    parts[0] = parts[0].replace("<body>", f'<body style="--code-cols: {widest}">', 1)
     return "\n".join(parts)
 
 
@@ -265,16 +356,28 @@ section.wide { max-width: 60rem; }
 section.claims { max-width: none; } section.claims table { width: 100%; table-layout: fixed; }
 section.claims td { font-size: 14px; } section.claims code { white-space: normal; overflow-wrap: anywhere; }
 section.claims figure { max-width: 60rem; }
-section.pair { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 3fr); gap: 1.5rem;
+section.pair { display: grid; grid-template-columns: minmax(18rem, 1fr) auto; column-gap: 1.5rem;
   border-top: 1px solid #e6e6e6; padding: 1rem 0; }
-.note { min-width: 0; }
+.note { min-width: 0; } .note.intro { grid-column: 1 / -1; max-width: 60rem; margin-bottom: .6rem; }
+.note.gloss { font-size: 15px; padding: .35rem 0 .2rem; border-top: 1px dashed #d6d6cc; }
+.note.gloss p { margin: 0 0 .4rem; } .note.gloss .display { margin: .2rem 0 .4rem; }
 .note code, .wide code, header code { white-space: nowrap; font-size: .92em; }
-math { font-size: 1.15em; } .display { overflow-x: auto; margin: .6rem 0; }
+math { font-size: 1.15em; font-family: "Latin Modern Math", "STIX Two Math", "Cambria Math", "DejaVu Math TeX Gyre", math; } .display { overflow-x: auto; margin: .6rem 0; }
 .display math { font-size: 1.2em; }
-pre.code { margin: 0; padding: .8rem 1rem; background: #f4f4f0; border-radius: 4px; font: 12px/1.45 Menlo, Consolas,
-  "DejaVu Sans Mono", monospace; white-space: pre-wrap; overflow-wrap: anywhere; min-width: 0; }
-pre.code .c { color: #5f6f4f; font-style: italic; } pre.code .s { color: #8a3b12; } pre.code .k { color: #1c3f95; font-weight: bold; }
-pre.code .where { display: block; color: #888; font-size: 12px; margin-bottom: .3rem; }
+section.pair > .code { font: 12px/1.45 "DejaVu Sans Mono", Menlo, Consolas, monospace; background: #f4f4f0;
+  width: calc(var(--code-cols, 100) * 1ch); padding: 0 1rem; overflow-x: auto; min-width: 0; }
+.code.first { padding-top: .7rem; border-radius: 4px 4px 0 0; } .code.last { padding-bottom: .8rem; }
+.code.glossed { border-top: 1px dashed #d6d6cc; padding-top: .35rem; }
+.lines { display: block; margin: 0; font: inherit; white-space: pre; }
+.lines .c { color: #5f6f4f; font-style: italic; } .lines .s { color: #8a3b12; } .lines .k { color: #1c3f95; font-weight: bold; }
+.lines.context { color: #777; } .lines.context .k, .lines.context .c { color: #888; }
+.code .gap { color: #999; margin: 0 0 .2rem 6ch; }
+.code .where { color: #888; margin-bottom: .3rem; }
+details.doc summary { display: block; list-style: none; cursor: pointer; position: relative; }
+details.doc summary::-webkit-details-marker { display: none; }
+details.doc summary::before { content: "▸"; position: absolute; left: -.85rem; color: #8a3b12; }
+details.doc[open] summary::before { content: "▾"; }
+details.doc summary code { text-decoration: underline dotted #c9a58f; text-underline-offset: 3px; }
 pre.commands { background: #f4f4f0; padding: .6rem 1rem; font: 13px/1.45 Menlo, Consolas, monospace; white-space: pre-wrap; }
 table { border-collapse: collapse; margin: .5rem 0; font-size: 15px; } td, th { border: 1px solid #ddd; padding: .3rem .6rem; text-align: left;
   vertical-align: top; } th { background: #f0f0ec; }
@@ -282,7 +385,8 @@ img { max-width: 100%; border: 1px solid #ddd; }
 figure { margin: 1rem 0; } figcaption { color: #555; font-size: 14px; }
 ol.methods li { margin: .8rem 0; }
 footer { color: #777; font-size: 13px; border-top: 1px solid #ddd; margin: 2rem 0; padding-top: .5rem; }
-@media (max-width: 900px) { section.pair { grid-template-columns: minmax(0, 1fr); } }
+@media (max-width: 1200px) { section.pair { grid-template-columns: minmax(0, 1fr); }
+  section.pair > .code { width: auto; } }
 """
 
 
