@@ -23,6 +23,7 @@ import stat
 import sys
 import time
 import typing
+import warnings
 
 import numpy as np
 import torch
@@ -1138,7 +1139,8 @@ def run_cli(main):
             message = str(e)
         elif isinstance(e, OSError):
             message = (f"{e.filename}: " if e.filename else "") + (e.strerror or type(e).__name__)
-        elif isinstance(e, (torch.OutOfMemoryError, MemoryError)):
+        elif isinstance(e, (torch.OutOfMemoryError, MemoryError)) or (
+                isinstance(e, RuntimeError) and "can't allocate memory" in str(e)):  # torch's CPU allocator
             message = "out of memory; try a smaller --batch-size, --width or --eval-samples (or --amp bf16)"
         else:
             raise
@@ -1655,22 +1657,32 @@ class Run:
         with matching shapes is one line (weights_only: nothing in the file runs)."""
         path = self.path("checkpoint.pt")
         try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # a foreign pickle's protocol warning: the error line says it all
+                warnings.simplefilter("ignore")
+                payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:
             fail(f"{path} cannot be read ({type(e).__name__}): damaged, cut short, or not a checkpoint this project "
                  "wrote")
         if not isinstance(payload, dict) or payload.get("script") != self.script:
             fail(f"{path} was written by {payload.get('script') if isinstance(payload, dict) else 'something else'}, "
                  f"not {self.script}")
+        if payload.get("dataset", self.args.dataset) != self.args.dataset:
+            fail(f"{path} was trained on {payload['dataset']!r}; args.json now says {self.args.dataset!r} (edited?): "
+                 "a resume continues on the data it started with")
         try:
             for name, obj in state.items():
                 obj, saved_type = unwrap(obj), payload.get("types", {}).get(name, type(unwrap(obj)).__name__)
                 if saved_type != type(obj).__name__:
                     fail(f"{path}: its {name} is {saved_type}, this run's {type(obj).__name__} (args.json changed?)")
+                settings = [dict(g) for g in obj.param_groups] if isinstance(obj, torch.optim.Optimizer) else []
                 try:
                     obj.load_state_dict(payload[name])
                 except (RuntimeError, KeyError, ValueError) as e:
                     fail(f"{path}: its {name} does not match this run's ({' '.join(str(e).split())[:300]})")
+                for ours, saved in zip(settings, getattr(obj, "param_groups", [])):  # lr, betas, eps...: numbers
+                    for key, value in saved.items():
+                        if key != "params" and key in ours and not same_kind_of_setting(ours[key], value):
+                            fail(f"{path} is damaged (its {name}'s {key} is {str(value)[:40]!r})")
                 if isinstance(obj, torch.optim.Optimizer) and any(  # statistics must fit the parameters they follow
                         torch.is_tensor(v) and v.dim() and v.shape != p.shape for p, s in obj.state.items()
                         for v in s.values()):
@@ -1684,6 +1696,8 @@ class Run:
             fail(f"{path} is damaged ({type(e).__name__}: {str(e).splitlines()[0][:80]})")
         if not 0 < step <= 10 ** 9:
             fail(f"{path} is damaged (step {step})")
+        if not 0 <= self.elapsed_before < float("inf"):
+            fail(f"{path} is damaged (seconds {self.elapsed_before})")
         return step
 
     def open_tensorboard(self, step, keep_step=True):
@@ -1778,7 +1792,8 @@ class Run:
                  f"lower the learning rate or the penalty weight); stopping ({self.last_good_checkpoint()})")
         if self.writes:
             self.flush_tensorboard()  # every point up to this step on disk before the checkpoint lands
-            payload = {"script": self.script, "step": step, "seconds": self.seconds(), "rng": rng_state(), "train": train,
+            payload = {"script": self.script, "dataset": self.args.dataset, "step": step, "seconds": self.seconds(),
+                       "rng": rng_state(), "train": train,
                        "types": {k: type(unwrap(v)).__name__ for k, v in state.items()}, **states}
             write_atomically(self.path("checkpoint.pt"), lambda f: torch.save(payload, f), binary=True)
         self.saved_step = step
@@ -1831,11 +1846,22 @@ def read_metrics_rows(path, keep_aside=False):
         return []
     text = read_regular_file(path, errors="replace").lstrip("\ufeff")
     whole = text[:text.rfind("\n") + 1]  # a last line without its newline is torn
-    rows = [r for r in csv.DictReader(io.StringIO(whole))
-            if None not in r and None not in r.values() and str(r.get("iteration")).isdigit()]
-    lines = [line for line in whole.splitlines() if line.strip()]
+    lines = [line for line in whole.split("\n") if line.strip()]  # only "\n" ends a line: a stray "\r" is in one
+
+    def fields(line):  # one line's fields; None for a line that is no CSV row (NUL, a stray "\r", a huge field)
+        line = line.removesuffix("\r")
+        if len(line) > 100_000 or "\r" in line:
+            return None
+        with contextlib.suppress(csv.Error):
+            return next(csv.reader([line]), [])
+    header = (fields(lines[0]) if lines else None) or []
+    at = header.index("iteration") if "iteration" in header else None
+    rows = [dict(zip(header, values)) for values in map(fields, lines[1:]) if at is not None and values is not None
+            and len(values) == len(header) and values[at].isdigit()]
     if keep_aside and (len(lines) > 1 + len(rows) or (lines and not lines[0].startswith("iteration,"))):
-        aside = f"{path}.unreadable-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+        aside = base = f"{path}.unreadable-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+        while os.path.lexists(aside):  # two in one second: the earlier copy stays
+            aside = f"{base}-{int(aside.rsplit('-', 1)[1]) + 1 if aside != base else 2}"
         import shutil
         shutil.copyfile(path, aside)
         print(f"warning: {path} holds lines that are not rows of this project's metrics; the file as it was is kept "
@@ -1870,6 +1896,20 @@ def write_metrics_rows(path, rows):
         writer.writeheader()
         writer.writerows(rows)
     write_atomically(path, write)
+
+
+def same_kind_of_setting(ours, saved):
+    """An optimiser setting read from a checkpoint is what this run's would be: a finite number where it has a
+    number, a tuple of as many where it has a tuple, the same flag or None where it has one."""
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if isinstance(ours, bool) or ours is None:
+        return saved is None or isinstance(saved, bool) or type(saved) is type(ours)
+    if number(ours) or (torch.is_tensor(ours) and ours.dim() == 0):
+        return number(saved) or (torch.is_tensor(saved) and saved.dim() == 0 and bool(torch.isfinite(saved)))
+    if isinstance(ours, (tuple, list)):
+        return (isinstance(saved, (tuple, list)) and len(saved) == len(ours)
+                and all(same_kind_of_setting(a, b) for a, b in zip(ours, saved)))
+    return type(saved) is type(ours)
 
 
 def all_finite(state):

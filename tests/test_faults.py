@@ -458,3 +458,57 @@ def test_a_run_killed_before_its_first_checkpoint_does_not_block_its_name(tmp_pa
     with pytest.raises(common.UserError, match="holds no checkpoint"):
         wgangp.main(flags[:-1] + ["mine"])
     assert (other / "notes.txt").read_text() == "my own file"
+
+
+def test_crafted_optimiser_settings_seconds_or_dataset_are_one_line_and_leave_args_json_as_it_was(tmp_path):
+    run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path)])
+    path, settings = os.path.join(run_dir, "checkpoint.pt"), os.path.join(run_dir, "args.json")
+    good, recorded = torch.load(path, weights_only=True), open(settings).read()
+
+    def with_groups(**change):
+        groups = [{**g, **change} for g in good["opt_critic"]["param_groups"]]
+        return {**good, "opt_critic": {**good["opt_critic"], "param_groups": groups}}
+    for state, message in ((with_groups(betas="ab"), "its opt_critic's betas is 'ab'"),
+                           (with_groups(lr="0.1"), "its opt_critic's lr is '0.1'"),
+                           (with_groups(eps=float("nan")), "its opt_critic's eps is 'nan'"),
+                           ({**good, "seconds": float("nan")}, "damaged \\(seconds nan\\)"),
+                           ({**good, "step": -10 ** 9}, "damaged \\(step")):
+        torch.save(state, path)
+        with pytest.raises(common.UserError, match=message):
+            wgangp.main(["--resume", run_dir, "--iters", "4"])
+        assert open(settings).read() == recorded  # the refused resume is not recorded
+    torch.save(good, path)
+    json.dump({**json.loads(recorded), "dataset": "swissroll"}, open(settings, "w"))  # other data, same shapes
+    with pytest.raises(common.UserError, match="trained on '8gaussians'; args.json now says 'swissroll'"):
+        wgangp.main(["--resume", run_dir, "--iters", "4"])
+
+
+def test_a_plain_pickle_checkpoint_is_one_line_without_torchs_warnings(tmp_path):
+    run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path)])
+    with open(os.path.join(run_dir, "checkpoint.pt"), "wb") as f:
+        pickle.dump({"script": "wgangp", "x": {1, 2}}, f, protocol=4)
+    result = run_script("wgangp.py", "--resume", run_dir, "--iters", "4")
+    assert_one_error_line(result, "cannot be read")
+    assert "Warning" not in result.stderr, result.stderr
+
+
+def test_a_width_no_memory_holds_is_one_line(tmp_path, capsys):
+    assert cli(wgangp.main, TOY + ["--width", "1000000", "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message_lines(err) == [message_lines(err)[0]] and "error: out of memory" in err, err
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("lines", [b"8,1.0\x00\x01\xfe,3\n", b"8,1\r2,3\n", b"8," + b"x" * (50 << 20) + b"\n",
+                                   bytes(range(256)) + b"\n"], ids=["binary", "carriage-return", "50MB-line", "bytes"])
+def test_a_metrics_csv_with_lines_no_reader_can_parse_resumes_and_keeps_them_aside(tmp_path, lines, capsys):
+    run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path)])
+    path = os.path.join(run_dir, "metrics.csv")
+    with open(path, "ab") as f:
+        f.write(lines)
+    before = open(path, "rb").read()
+    wgangp.main(["--resume", run_dir, "--iters", "4"])
+    assert [r["iteration"] for r in common.read_metrics_rows(path)] == ["2", "4"]
+    aside = [name for name in os.listdir(run_dir) if name.startswith("metrics.csv.unreadable-")]
+    assert len(aside) == 1 and open(os.path.join(run_dir, aside[0]), "rb").read() == before
+    assert "kept in" in capsys.readouterr().err
