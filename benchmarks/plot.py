@@ -8,7 +8,6 @@ run thin and its mean with a min-max band.
 """
 import collections
 import contextlib
-import csv
 import json
 import os
 import sys
@@ -21,8 +20,18 @@ import common  # noqa: E402
 
 
 def read_metrics(run_dir):
-    with open(os.path.join(run_dir, "metrics.csv")) as f:
-        return list(csv.DictReader(f))
+    """The rows of a run's metrics.csv that are whole rows (common.read_metrics_rows: undecodable bytes, stray
+    carriage returns, torn or foreign lines left out)."""
+    return common.read_metrics_rows(os.path.join(run_dir, "metrics.csv"))
+
+
+def number(value):
+    """A metrics.csv value as a finite float, or None (empty, "nan", text)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
 
 
 NOT_A_SETTING = ("seed", "run_name", "resume", "runs_dir", "cache_dir", "device", "threads", "log_every", "run",
@@ -32,8 +41,8 @@ NOT_A_SETTING = ("seed", "run_name", "resume", "runs_dir", "cache_dir", "device"
 def run_settings(run_dir):
     """args.json of a run ({} when it cannot be read), and its script, dataset and seed (else from the folder name)."""
     settings = {}
-    with contextlib.suppress(OSError, ValueError):
-        with open(os.path.join(run_dir, "args.json")) as f:
+    with contextlib.suppress(OSError, ValueError, RecursionError):  # unreadable, not JSON, nested past Python's stack
+        with open(os.path.join(run_dir, "args.json"), encoding="utf-8") as f:
             settings = json.load(f)
     settings = settings if isinstance(settings, dict) else {}
     parts = os.path.basename(os.path.normpath(run_dir)).split("__") + ["?", "?"]
@@ -71,7 +80,10 @@ def plot_runs(runs, metric, path, title=None, bayes=None):
         unique.append((label, run_dir))
     groups, without = collections.defaultdict(list), []
     for (label, run_dir), (name, seed) in zip(unique, run_groups([run_dir for _, run_dir in unique])):
-        rows = [r for r in read_metrics(run_dir) if r.get(metric) not in (None, "")]
+        given = [r for r in read_metrics(run_dir) if r.get(metric) not in (None, "")]
+        rows = [r for r in given if number(r[metric]) is not None and number(r.get("seconds")) is not None]
+        if len(rows) < len(given):
+            warn(f"{run_dir}: {len(given) - len(rows)} row(s) whose {metric} or seconds is not a number: left out")
         if not rows:
             without.append(run_dir)
             continue
