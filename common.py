@@ -1127,6 +1127,9 @@ def run_cli(main):
     """`if __name__ == "__main__": common.run_cli(main)`. Bad input, disk and device trouble become one `error:`
     line and exit status 2 (a new run that fails before its first checkpoint leaves no folder behind); Ctrl-C
     before the loop exits 130; a run stopped by SIGINT/SIGTERM after a clean save exits 128 + the signal."""
+    # the script's own `main` (not a test calling run_cli): the process ends with the run, so once its loop is over
+    # stop signals have nothing left to stop
+    Run.cli = getattr(sys.modules.get("__main__"), "main", None) is main
     try:
         main()
     except BaseException as e:
@@ -1480,6 +1483,7 @@ class Run:
     nothing; `abandon` removes a folder with no checkpoint yet. Under torchrun only rank 0 writes."""
 
     current = None  # the Run of this process, for run_cli's clean-up and exit status
+    cli = False     # run by run_cli: the process exits when the run ends
 
     def __init__(self, script, args, paper=None, note=None):
         self.script, self.args, self.writes = script, args, rank() == 0
@@ -1568,10 +1572,11 @@ class Run:
 
     def release(self):
         """Let go of RUN/.lock (emptied: a finished run's names no process), close the TensorBoard file and give
-        Ctrl-C / SIGTERM back what they meant before the run."""
+        Ctrl-C / SIGTERM back what they meant before the run (under run_cli: nothing, the process is ending and
+        the run's files are final; a signal now would only turn a finished run's exit status into a kill's)."""
         for signum, previous in self.handlers.items():
             with contextlib.suppress(ValueError):  # not the main thread
-                signal.signal(signum, previous)
+                signal.signal(signum, signal.SIG_IGN if Run.cli else previous)
         self.handlers = {}
         if self.tb is not None:
             self.tb.close()

@@ -3,6 +3,8 @@ import json
 import os
 import pickle
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -512,3 +514,18 @@ def test_a_metrics_csv_with_lines_no_reader_can_parse_resumes_and_keeps_them_asi
     aside = [name for name in os.listdir(run_dir) if name.startswith("metrics.csv.unreadable-")]
     assert len(aside) == 1 and open(os.path.join(run_dir, aside[0]), "rb").read() == before
     assert "kept in" in capsys.readouterr().err
+
+
+def test_a_signal_after_a_finished_runs_clean_up_leaves_exit_status_0(tmp_path):
+    from helpers import ROOT
+    script = ("import os, signal, sys; sys.path.insert(0, sys.argv[1]); import common; from wgangp import main; "
+              "sys.argv = ['wgangp.py'] + sys.argv[2:]; common.run_cli(main); "
+              "os.kill(os.getpid(), signal.SIGTERM); os.kill(os.getpid(), signal.SIGINT); print('exited')")
+    for extra in ([], ["--resume"]):  # a finished run, and a resume of one that has nothing left to do
+        argv = extra + [str(tmp_path / "r")] if extra else TOY + ["--iters", "2", "--runs-dir", str(tmp_path),
+                                                                   "--run-name", "r"]
+        result = subprocess.run([sys.executable, "-c", script, ROOT, *argv], capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0 and "exited" in result.stdout, (result.returncode, result.stderr[-500:])
+    common.run_cli(lambda: wgangp.main(["--resume", str(tmp_path / "r")]))  # a caller that goes on (this test)
+    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # keeps its Ctrl-C
