@@ -1631,9 +1631,10 @@ class Run:
         if self.writes:
             self.args.run_name = os.path.basename(self.dir)
             record, run = dataclasses.asdict(self.args), {"script": self.script, **run_record(state)}
-            if step:  # the rows logged after this checkpoint will be logged again
+            if step:  # the rows logged after this checkpoint will be logged again; one row per iteration, in order
                 rows = read_metrics_rows(self.path("metrics.csv"), keep_aside=True)
-                write_metrics_rows(self.path("metrics.csv"), [r for r in rows if int(r["iteration"]) <= step])
+                kept = {int(r["iteration"]): r for r in rows if int(r["iteration"]) <= step}  # an iteration's last
+                write_metrics_rows(self.path("metrics.csv"), [kept[i] for i in sorted(kept)])
                 saved = json.loads(read_regular_file(self.path("args.json")))
                 changed = {k: v for k, v in record.items() if k in saved and saved[k] != v and k != "resume"}
                 record = {**saved, **changed, "resumes": saved.get("resumes", []) + [
@@ -1651,6 +1652,7 @@ class Run:
         for line in self.notes:  # what the CPU demo trains, how to run the paper's setting
             print(f"{self.script}: {line}")
         print(f"resumed {self.dir} at iteration {step}" if step else f"{self.script}: writing to {self.dir}")
+        self.last_log = (step, time.time())  # the first logged iteration has its iterations/s too
         self.catch_stop_signals()
         return step
 
@@ -1863,14 +1865,16 @@ def read_metrics_rows(path, keep_aside=False):
     at = header.index("iteration") if "iteration" in header else None
     rows = [dict(zip(header, values)) for values in map(fields, lines[1:]) if at is not None and values is not None
             and len(values) == len(header) and values[at].isdigit()]
-    if keep_aside and (len(lines) > 1 + len(rows) or (lines and not lines[0].startswith("iteration,"))):
+    iterations = [int(r["iteration"]) for r in rows]
+    disordered = any(later <= earlier for earlier, later in zip(iterations, iterations[1:]))  # a row twice, or late
+    if keep_aside and (len(lines) > 1 + len(rows) or (lines and not lines[0].startswith("iteration,")) or disordered):
         aside = base = f"{path}.unreadable-{datetime.datetime.now():%Y%m%d-%H%M%S}"
         while os.path.lexists(aside):  # two in one second: the earlier copy stays
             aside = f"{base}-{int(aside.rsplit('-', 1)[1]) + 1 if aside != base else 2}"
         import shutil
         shutil.copyfile(path, aside)
-        print(f"warning: {path} holds lines that are not rows of this project's metrics; the file as it was is kept "
-              f"in {aside}", file=sys.stderr)
+        what = "rows out of order or twice" if disordered else "lines that are not rows of this project's metrics"
+        print(f"warning: {path} holds {what}; the file as it was is kept in {aside}", file=sys.stderr)
     return rows
 
 

@@ -529,3 +529,20 @@ def test_a_signal_after_a_finished_runs_clean_up_leaves_exit_status_0(tmp_path):
         assert result.returncode == 0 and "exited" in result.stdout, (result.returncode, result.stderr[-500:])
     common.run_cli(lambda: wgangp.main(["--resume", str(tmp_path / "r")]))  # a caller that goes on (this test)
     assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # keeps its Ctrl-C
+
+
+def test_a_resume_keeps_one_row_per_iteration_in_order_and_logs_iterations_per_second_at_once(tmp_path, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    run_dir = wgangp.main(TOY + ["--iters", "4", "--eval-every", "2", "--log-every", "2", "--runs-dir", str(tmp_path)])
+    path = os.path.join(run_dir, "metrics.csv")
+    lines = open(path).read().splitlines()
+    open(path, "w").write("\n".join(lines + [lines[1]]) + "\n")  # iteration 2's row again, after 4's
+    before = open(path).read()
+    wgangp.main(["--resume", run_dir, "--iters", "8"])
+    assert [r["iteration"] for r in common.read_metrics_rows(path)] == ["2", "4", "6", "8"]
+    aside = [n for n in os.listdir(run_dir) if n.startswith("metrics.csv.unreadable-")]
+    assert len(aside) == 1 and open(os.path.join(run_dir, aside[0])).read() == before  # nothing lost
+    assert "rows out of order or twice" in capsys.readouterr().err
+    events = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/iterations_per_second")] == [2, 4, 6, 8]  # 6: the first after it
