@@ -21,7 +21,9 @@ import random
 import signal
 import stat
 import sys
+import threading
 import time
+import traceback
 import typing
 import warnings
 
@@ -1140,6 +1142,9 @@ def run_cli(main):
             sys.exit(130)
         if isinstance(e, UserError):
             message = str(e)
+        elif isinstance(e, OSError) and e.filename is None and Run.current is not None and any(
+                "tensorboard" in frame.f_code.co_filename for frame, _ in traceback.walk_tb(e.__traceback__)):
+            message = f"TensorBoard events cannot be written in {Run.current.dir} ({e.strerror or e})"
         elif isinstance(e, OSError):
             message = (f"{e.filename}: " if e.filename else "") + (e.strerror or type(e).__name__)
         elif isinstance(e, (torch.OutOfMemoryError, MemoryError)) or (
@@ -1566,9 +1571,14 @@ class Run:
             self.lock_file.close()
             self.lock_file = None
             fail(f"{self.dir} is in use by {holder}; wait for it to end (or stop it) before using this folder")
-        self.lock_file.truncate()
-        self.lock_file.write(f"process {os.getpid()} on {platform.node()} since {datetime.datetime.now():%Y-%m-%d %H:%M:%S}\n")
-        self.lock_file.flush()
+        holder = f"process {os.getpid()} on {platform.node()} since {datetime.datetime.now():%Y-%m-%d %H:%M:%S}\n"
+        try:  # unbuffered: a full disk fails here, once, not again when the file is closed
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, holder.encode(), 0)
+        except OSError as e:
+            self.lock_file.close()
+            self.lock_file = None
+            fail(f"{self.path('.lock')} cannot be written ({e.strerror})")
 
     def release(self):
         """Let go of RUN/.lock (emptied: a finished run's names no process), close the TensorBoard file and give
@@ -1715,6 +1725,7 @@ class Run:
         except ImportError:
             print("warning: no TensorBoard logging: pip install tensorboard", file=sys.stderr)
             return
+        threading.excepthook = quiet_tensorboard_thread
         self.tb = SummaryWriter(self.dir, purge_step=(step + keep_step) if step else None)
         if not step:
             self.tb.add_text("args", "\n".join(f"    {k}: {v}" for k, v in dataclasses.asdict(self.args).items()))
@@ -1839,6 +1850,13 @@ class Run:
                 self.tb.flush()
         except OSError as e:
             fail(f"TensorBoard events cannot be written in {self.dir} ({e.strerror or e})")
+
+
+def quiet_tensorboard_thread(args):
+    """threading.excepthook: TensorBoard's writer thread failing to write (a full disk) prints nothing; the main
+    thread's next TensorBoard call raises the same error, which run_cli makes one line naming the run folder."""
+    if not (issubclass(args.exc_type, OSError) and "tensorboard" in type(args.thread).__module__):
+        threading.__excepthook__(args)
 
 
 # ---- files: metrics.csv, atomic writes, regular files only ---------------------------------------------------

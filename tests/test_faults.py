@@ -546,3 +546,32 @@ def test_a_resume_keeps_one_row_per_iteration_in_order_and_logs_iterations_per_s
     events = EventAccumulator(run_dir, size_guidance={"scalars": 0})
     events.Reload()
     assert [e.step for e in events.Scalars("train/iterations_per_second")] == [2, 4, 6, 8]  # 6: the first after it
+
+
+def test_a_full_disk_at_the_lock_write_is_one_line_naming_the_lock(tmp_path, monkeypatch, capsys):
+    run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path)])
+    real_pwrite = os.pwrite
+
+    def full(fd, data, offset):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "pwrite", full)
+    for argv in (["--resume", run_dir, "--iters", "4"], TOY + ["--iters", "2", "--runs-dir", str(tmp_path / "new")]):
+        assert cli(wgangp.main, argv) == 2
+        err = message_lines(capsys.readouterr().err)
+        assert len(err) == 1 and ".lock cannot be written (No space left on device)" in err[0], err
+    monkeypatch.setattr(os, "pwrite", real_pwrite)
+    assert not os.path.exists(tmp_path / "new") or not os.listdir(tmp_path / "new")  # the new run left nothing
+    wgangp.main(["--resume", run_dir, "--iters", "4"])  # and the old one resumes once there is room
+
+
+def test_a_full_disk_under_tensorboards_writer_thread_is_one_line_naming_the_run(tmp_path, monkeypatch, capsys):
+    from tensorboard.summary.writer import record_writer
+
+    def full(self, data):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(record_writer.RecordWriter, "write", full)
+    assert cli(wgangp.main, TOY + ["--iters", "2", "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    lines = message_lines(err)
+    assert len(lines) == 1 and lines[0].startswith("error: TensorBoard events cannot be written in " + str(tmp_path))
+    assert "No space left on device" in lines[0] and "Traceback" not in err and "Exception in thread" not in err, err
