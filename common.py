@@ -267,32 +267,72 @@ def load_image_folder(root, size, center_crop=True, cache=None):
     if not files:
         fail(f"no .jpg/.png images under {root}")
     # the cache key holds every file's path, size, modification and change time (ctime: no user can set it back,
-    # so an image rewritten in place is decoded again); a cache file must also have the shape it stands for
+    # so an image rewritten in place is decoded again); the cache file is then checked against what it stands for
     listing = "\n".join(f"{f}|{s.st_size}|{s.st_mtime_ns}|{s.st_ctime_ns}" for f, s in zip(files, map(os.stat, files)))
     key = hashlib.sha1(f"{os.path.realpath(root)}|{size}|{center_crop}\n{listing}".encode()).hexdigest()[:16]
-    path = os.path.join(cache, f"images_{size}px_{key}.npy") if cache else None
-    cached = load_cached(path, lambda p: torch.from_numpy(np.load(p, allow_pickle=False)))
-    if (cached is not None and cached.dtype == torch.uint8 and cached.dim() == 4 and cached.shape[1] == 3
-            and tuple(cached.shape[2:]) == (size, size) and 0 < len(cached) <= len(files)):
-        return cached
-    from PIL import Image
+    path = os.path.join(cache, f"images_{size}px_{key}.npz") if cache else None
+    cached = load_cached(path, lambda p: load_npz(p, ("images", "sources", "digest")))
+    if cached is not None:
+        if image_cache_holds(*cached, files, size, center_crop):
+            return torch.from_numpy(cached[0])
+        print(f"warning: {path} does not hold the images under {root} (edited or damaged): decoding them again",
+              file=sys.stderr)
     from tqdm import tqdm
-    images, broken = [], []
-    for f in tqdm(files, desc=f"decoding {len(files)} images once", mininterval=2, disable=len(files) < 5000):
-        try:
-            with Image.open(f) as im:
-                array = to_rgb_uint8(im)
-        except Exception:
+    images, sources, broken = [], [], []
+    for i, f in enumerate(tqdm(files, desc=f"decoding {len(files)} images once", mininterval=2,
+                               disable=len(files) < 5000)):
+        image = decode_image(f, size, center_crop)
+        if image is None:
             broken.append(f)
             continue
-        images.append(resize_uint8(torch.from_numpy(array).permute(2, 0, 1)[None], size, center_crop)[0])
+        images.append(image)
+        sources.append(i)
     if not images:
         fail(f"none of the {len(files)} image files under {root} could be read, e.g. {broken[0]}")
     if broken:
         print(f"warning: skipped {len(broken)} unreadable image(s) under {root}, e.g. {broken[0]}", file=sys.stderr)
-    images = torch.stack(images)
-    save_cached(path, lambda f: np.save(f, images.numpy()))
+    images, sources = torch.stack(images), np.array(sources, dtype=np.int64)
+    save_cached(path, lambda f: np.savez(f, images=images.numpy(), sources=sources,
+                                         digest=np.array(array_digest(images.numpy(), sources))))
     return images
+
+
+def decode_image(path, size, center_crop):
+    """One image file as (3, size, size) uint8; None when it cannot be read."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            array = to_rgb_uint8(im)
+    except Exception:
+        return None
+    return resize_uint8(torch.from_numpy(array).permute(2, 0, 1)[None], size, center_crop)[0]
+
+
+def image_cache_holds(images, sources, digest, files, size, center_crop, checks=8):
+    """Whether a cache file holds the decoded images of `files` (sources: the index of each image's file): the
+    shape and the digest of its own contents (a damaged or edited file), then against the images themselves:
+    `checks` images spread over the set decoded again must equal their cached copies, and up to `checks` of the
+    files it lacks must indeed be unreadable (a cache of part of the folder)."""
+    if not (images.dtype == np.uint8 and images.ndim == 4 and images.shape[1:] == (3, size, size)
+            and sources.ndim == 1 and len(sources) == len(images) > 0 and str(digest) == array_digest(images, sources)
+            and np.all(np.diff(sources) > 0) and 0 <= sources[0] and sources[-1] < len(files)):
+        return False
+    for i in sorted(set(np.linspace(0, len(images) - 1, min(checks, len(images))).astype(int))):
+        decoded = decode_image(files[sources[i]], size, center_crop)
+        if decoded is None or not np.array_equal(decoded.numpy(), images[i]):
+            return False
+    lacking = sorted(set(range(len(files))) - set(sources.tolist()))
+    return all(decode_image(files[i], size, center_crop) is None for i in lacking[:checks])
+
+
+def array_digest(*arrays):
+    """A digest of arrays' types, shapes and bytes: what a cache file stores of its own contents."""
+    digest = hashlib.sha1()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype}|{a.shape}|".encode())
+        digest.update(memoryview(a).cast("B"))
+    return digest.hexdigest()[:16]
 
 
 # ---- text ---------------------------------------------------------------------------
@@ -781,9 +821,12 @@ class NgramReference:
         digest = hashlib.sha1(lines.tobytes() + f"|{vocab_size}|{max_n}".encode()).hexdigest()[:16]
         path = os.path.join(cache_dir, f"ngram_counts_{digest}.npz") if cache_dir else None
         names = [f"keys{n}" for n in range(1, max_n + 1)] + [f"counts{n}" for n in range(1, max_n + 1)]
-        saved = load_cached(path, lambda p: load_npz(p, names + ["digest"]))
-        if saved is not None and str(saved[-1]) == digest:  # the counts of this corpus, not a file put in its place
-            self.keys, self.counts = saved[:max_n], saved[max_n:-1]
+        saved = load_cached(path, lambda p: load_npz(p, names + ["digest", "content"]))
+        windows = [lines.shape[0] * max(lines.shape[1] - n, 0) for n in range(max_n)]  # n-grams per level
+        if (saved is not None and str(saved[-2]) == digest  # the counts of this corpus, not a file put in its place
+                and str(saved[-1]) == array_digest(*saved[:-2])  # and as they were written (not edited)
+                and [int(c.sum()) for c in saved[max_n:-2]] == windows):
+            self.keys, self.counts = saved[:max_n], saved[max_n:-2]
             return
         self.keys, self.counts = [], []
         rank = None  # rank of the (n-1)-gram starting at each position
@@ -796,7 +839,8 @@ class NgramReference:
             rank = inverse.reshape(key.shape)
         save_cached(path, lambda f: np.savez(f, **{f"keys{n + 1}": k for n, k in enumerate(self.keys)},
                                              **{f"counts{n + 1}": c for n, c in enumerate(self.counts)},
-                                             digest=np.array(digest)))
+                                             digest=np.array(digest),
+                                             content=np.array(array_digest(*self.keys, *self.counts))))
 
     def jsd(self, samples, n):
         """JSD in bits between the n-grams of encoded samples ((M, L) ints) and the reference's."""
@@ -1049,11 +1093,13 @@ class Evaluator:
         for chunk in items.split(4096):                                     # image or folder is another key
             key.update(chunk.cpu().numpy().tobytes())
         path = os.path.join(self.data.cache, f"fid_stats_{key.hexdigest()[:12]}.npz") if self.data.cache else None
-        saved = load_cached(path, lambda p: load_npz(p, ("mu", "sigma", "key")))
-        if saved is not None and str(saved[2]) == key.hexdigest() and saved[0].shape == (2048,):
+        saved = load_cached(path, lambda p: load_npz(p, ("mu", "sigma", "key", "content")))
+        if (saved is not None and str(saved[2]) == key.hexdigest() and saved[0].shape == (2048,)
+                and str(saved[3]) == array_digest(*saved[:2])):  # these images' statistics, as they were written
             return tuple(saved[:2])
         mu, sigma = fid_statistics(self.fid_net, (self.data.convert(b) for b in items.split(250)))
-        save_cached(path, lambda f: np.savez(f, mu=mu, sigma=sigma, key=np.array(key.hexdigest())))
+        save_cached(path, lambda f: np.savez(f, mu=mu, sigma=sigma, key=np.array(key.hexdigest()),
+                                             content=np.array(array_digest(mu, sigma))))
         return mu, sigma
 
     def __call__(self, step, quick=False):
@@ -1995,10 +2041,11 @@ def load_cached(path, loader):
 
 def save_cached(path, saver):
     """saver(file), written atomically to `path`; no cache on a full or read-only disk (only an optimisation).
-    Half copies left by killed writers are removed first."""
+    Half copies left by killed writers of any cache file in the folder (whose key may since have changed: a
+    CelebA one is 2.5 GB) are removed first."""
     if path is None:
         return
-    for leftover in glob.glob(glob.escape(path) + ".tmp[0-9]*"):
+    for leftover in glob.glob(os.path.join(glob.escape(os.path.dirname(path) or "."), "*.tmp[0-9]*")):
         with contextlib.suppress(OSError, ValueError):
             os.kill(int(leftover.rsplit(".tmp", 1)[1]), 0)  # its writer still alive: leave it
             continue

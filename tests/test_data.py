@@ -57,7 +57,7 @@ def test_image_folder_loader(tmp_path):
     data = common.make_data("celeba", str(tmp_path), 4, torch.device("cpu"), seed=0, image_size=32, cache=str(cache))
     batch = data.next()
     assert batch.shape == (4, 3, 32, 32) and -1 <= batch.min() and batch.max() <= 1
-    assert list(cache.glob("images_32px_*.npy")) and not list(tmp_path.glob("*.npy"))  # cached, not in the data
+    assert list(cache.glob("images_32px_*.npz")) and not list(tmp_path.glob("*.np[yz]"))  # cached, not in the data
     assert torch.equal(common.load_images("celeba", str(tmp_path), 32, str(cache)), data.items)
 
 
@@ -233,7 +233,8 @@ def test_caches_are_checked_against_what_they_stand_for(tmp_path):
     cache.mkdir()
     assert int(common.load_images("folder", str(data), 8, str(cache)).float().mean()) == 10
     (image_cache,) = cache.iterdir()
-    np.save(image_cache, np.zeros((4, 3, 32, 32), np.uint8))  # an array of another size saved over it
+    other = np.zeros((4, 3, 32, 32), np.uint8), np.arange(4)  # images of another size, with their own digest
+    np.savez(image_cache, images=other[0], sources=other[1], digest=np.array(common.array_digest(*other)))
     assert tuple(common.load_images("folder", str(data), 8, str(cache)).shape) == (4, 3, 8, 8)
     before = os.stat(data / "0.png")
     write_images(data, 200)  # new pixels, then the old size and times put back (touch -r): ctime still moves
@@ -275,3 +276,43 @@ def test_the_stream_serves_every_item_once_per_epoch_even_the_last_full_batch():
     for _ in range(3):  # three epochs of three batches each
         seen = torch.cat([data.next().argmax(1)[:, 0] for _ in range(3)])
         assert sorted(seen.tolist()) == list(range(12))
+
+
+def crafted_image_cache(path, images, sources):
+    """A cache file in the project's own format, its digest right: only a check against the images can catch it."""
+    np.savez(path, images=images, sources=sources, digest=np.array(common.array_digest(images, sources)))
+
+
+def test_a_crafted_image_cache_of_the_right_shape_is_decoded_again(tmp_path, capsys):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    write_images(data, 10, n=16)
+    real = common.load_images("folder", str(data), 8, str(cache))
+    (image_cache,) = cache.iterdir()
+    crafted_image_cache(image_cache, np.full((16, 3, 8, 8), 255, np.uint8), np.arange(16))  # all white
+    assert torch.equal(common.load_images("folder", str(data), 8, str(cache)), real)
+    assert "does not hold the images under" in capsys.readouterr().err
+    crafted_image_cache(image_cache, real[:5].numpy(), np.arange(5))  # 5 of the 16, each one right
+    assert len(common.load_images("folder", str(data), 8, str(cache))) == 16
+    images = np.load(image_cache)["images"].copy()
+    images[7] = 0  # one image edited, the digest left as it was
+    np.savez(image_cache, images=images, sources=np.arange(16), digest=np.load(image_cache)["digest"])
+    assert torch.equal(common.load_images("folder", str(data), 8, str(cache)), real)
+
+
+def test_edited_ngram_counts_with_their_digest_kept_are_counted_again(tmp_path):
+    lines = common.load_text()["train"][:200]
+    built = common.NgramReference(lines, 120, 3, str(tmp_path))
+    (path,) = tmp_path.iterdir()
+    saved = dict(np.load(path))
+    saved["counts2"] = saved["counts2"].copy()
+    saved["counts2"][:2] += [5, -5]  # the same total, another distribution: another Bayes limit
+    np.savez(path, **saved)
+    again = common.NgramReference(lines, 120, 3, str(tmp_path))
+    assert all(np.array_equal(a, b) for a, b in zip(again.counts, built.counts))
+
+
+def test_a_killed_cache_writers_copy_under_an_old_key_is_removed(tmp_path):
+    leftover = tmp_path / "images_8px_0123456789abcdef.npz.tmp999999999"  # no such process
+    leftover.write_bytes(b"half a copy")
+    common.NgramReference(common.load_text()["train"][:50], 120, 2, str(tmp_path))  # any cache written here
+    assert not leftover.exists()
