@@ -1574,26 +1574,32 @@ class Run:
                     self.dir, suffix = f"{base}-{suffix}", suffix + 1
 
     def refuse_taken_name(self):
-        """A --run-name whose folder exists. In use: one line naming the process. The leftover of a run stopped
-        before its first checkpoint (its lock free, nothing in it but what a start writes): removed, and the name
-        is free again. Anything else is refused: nothing of it is touched."""
+        """A --run-name whose folder exists. In use: one line naming the process. Being made by another run
+        started under the same name a moment ago (nothing in it but what a start writes, its lock not taken yet):
+        one line saying so. The leftover of a run stopped before its first checkpoint (its lock free or never
+        written, nothing in it but what a start writes): removed, and the name is free again. Anything else is
+        refused: nothing of it is touched."""
         import fcntl
-        if not os.path.exists(self.path("checkpoint.pt")) and os.path.isfile(self.path(".lock")):
-            with open(self.path(".lock")) as lock:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    fail(f"{self.dir} is in use by {lock.read().strip() or 'another process'}; wait for it to end "
-                         "or pass a new --run-name")
-                started = {".lock", "args.json"}  # and TensorBoard's first file, temporary files of killed writes
-                only_a_start = all(n in started or n.startswith("events.out.tfevents.") or ".tmp" in n
-                                   for n in os.listdir(self.dir))
-                if only_a_start and time.time() - os.stat(self.path(".lock")).st_mtime > 2:  # not one starting now
-                    import shutil
-                    shutil.rmtree(self.dir)
-                    print(f"warning: removed {self.dir}, left by a run stopped before its first checkpoint",
-                          file=sys.stderr)
-                    return
+        import shutil
+        started = {".lock", "args.json"}  # and TensorBoard's first file, temporary files of killed writes
+        only_a_start = os.path.isdir(self.dir) and all(
+            n in started or n.startswith("events.out.tfevents.") or ".tmp" in n for n in os.listdir(self.dir))
+        if not os.path.exists(self.path("checkpoint.pt")) and only_a_start:
+            if os.path.isfile(self.path(".lock")):
+                with open(self.path(".lock")) as lock:
+                    try:
+                        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        fail(f"{self.dir} is in use by {lock.read().strip() or 'another process'}; wait for it to "
+                             "end or pass a new --run-name")
+            age = time.time() - max(os.stat(p).st_mtime for p in [self.dir] + glob.glob(
+                os.path.join(glob.escape(self.dir), "*")) + glob.glob(os.path.join(glob.escape(self.dir), ".lock")))
+            if age < 10:  # a start that is making it now (mkdir before its lock), or one that died this moment
+                fail(f"{self.dir} was made {age:.0f} s ago by another run starting under this name; wait for it, or "
+                     "pass a new --run-name")
+            shutil.rmtree(self.dir)
+            print(f"warning: removed {self.dir}, left by a run stopped before its first checkpoint", file=sys.stderr)
+            return
         if not os.path.exists(self.path("checkpoint.pt")):
             fail(f"run folder {self.dir} exists already and holds no checkpoint: remove it to start again, or pass a "
                  "new --run-name")

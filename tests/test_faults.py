@@ -447,7 +447,8 @@ def test_a_run_killed_before_its_first_checkpoint_does_not_block_its_name(tmp_pa
     (folder / "args.json").write_text("{}")
     (folder / "events.out.tfevents.1.host.1.0").write_bytes(b"")
     (folder / ".lock").write_text("process 1 on host since then\n")
-    os.utime(folder / ".lock", (time.time() - 60, time.time() - 60))
+    for path in [folder, *folder.iterdir()]:  # written a minute ago by the killed start
+        os.utime(path, (time.time() - 60, time.time() - 60))
     with open(folder / ".lock") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # while another process holds it: refused, named
         with pytest.raises(common.UserError, match="in use by process 1 on host"):
@@ -575,3 +576,15 @@ def test_a_full_disk_under_tensorboards_writer_thread_is_one_line_naming_the_run
     lines = message_lines(err)
     assert len(lines) == 1 and lines[0].startswith("error: TensorBoard events cannot be written in " + str(tmp_path))
     assert "No space left on device" in lines[0] and "Traceback" not in err and "Exception in thread" not in err, err
+
+
+def test_the_loser_of_a_same_name_race_is_told_to_wait_not_to_remove_the_winners_folder(tmp_path, capsys):
+    flags = TOY + ["--iters", "2", "--runs-dir", str(tmp_path), "--run-name", "r"]
+    folder = tmp_path / "r"
+    folder.mkdir()  # the winner between its mkdir and its lock
+    with pytest.raises(common.UserError, match="made 0 s ago by another run starting under this name; wait"):
+        wgangp.main(flags)
+    assert folder.is_dir()  # untouched
+    os.utime(folder, (time.time() - 60, time.time() - 60))  # an empty leftover of a start killed a minute ago
+    wgangp.main(flags)
+    assert final_state(folder)["step"] == 2 and "left by a run stopped" in capsys.readouterr().err
