@@ -1748,6 +1748,10 @@ class Run:
                     obj.load_state_dict(payload[name])
                 except (RuntimeError, KeyError, ValueError) as e:
                     fail(f"{path}: its {name} does not match this run's ({' '.join(str(e).split())[:300]})")
+                for state in getattr(obj, "state", {}).values() if settings else []:  # Adam's step count, moments
+                    count = float(state.get("step", 0))
+                    if not (0 <= count <= 10 ** 12 and count == int(count)) or not all_finite(state):
+                        fail(f"{path} is damaged (its {name} holds a step count of {count:g} or non-finite moments)")
                 for ours, saved in zip(settings, getattr(obj, "param_groups", [])):  # lr, betas, eps...: numbers
                     for key, value in saved.items():
                         if key != "params" and key in ours and not same_kind_of_setting(ours[key], value):

@@ -471,11 +471,18 @@ def test_crafted_optimiser_settings_seconds_or_dataset_are_one_line_and_leave_ar
     def with_groups(**change):
         groups = [{**g, **change} for g in good["opt_critic"]["param_groups"]]
         return {**good, "opt_critic": {**good["opt_critic"], "param_groups": groups}}
+
+    def with_state(**change):  # Adam's per-parameter state: its step count and moments
+        state = {k: {**v, **{name: value.expand_as(v[name]) if v[name].dim() else value
+                             for name, value in change.items()}} for k, v in good["opt_critic"]["state"].items()}
+        return {**good, "opt_critic": {**good["opt_critic"], "state": state}}
     for state, message in ((with_groups(betas="ab"), "its opt_critic's betas is 'ab'"),
                            (with_groups(lr="0.1"), "its opt_critic's lr is '0.1'"),
                            (with_groups(eps=float("nan")), "its opt_critic's eps is 'nan'"),
                            ({**good, "seconds": float("nan")}, "damaged \\(seconds nan\\)"),
-                           ({**good, "step": -10 ** 9}, "damaged \\(step")):
+                           ({**good, "step": -10 ** 9}, "damaged \\(step"),
+                           (with_state(step=torch.tensor(-1e9)), "a step count of -1e\\+09"),
+                           (with_state(exp_avg_sq=torch.tensor(float("inf"))), "non-finite moments")):
         torch.save(state, path)
         with pytest.raises(common.UserError, match=message):
             wgangp.main(["--resume", run_dir, "--iters", "4"])
