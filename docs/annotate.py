@@ -64,7 +64,10 @@ def math(latex, display=None):
         tag = element.tag.split("}")[-1]
         if tag in ARITY and len(element) != ARITY[tag]:
             fail(f"the LaTeX ${latex}$ gives a <{tag}> with {len(element)} part(s) instead of {ARITY[tag]}")
-    return out.replace("<mi>&#x0007E;</mi>", "<mo>&#x0223C;</mo>")  # \sim: the relation, not an ASCII tilde
+    out = out.replace("<mi>&#x0007E;</mi>", "<mo>&#x0223C;</mo>")  # \sim: the relation, not an ASCII tilde
+    for bar in ("&#x02016;", "&#x0007C;"):  # \lVert, |: the size of the text, as LaTeX sets them (\left stretches)
+        out = out.replace(f"<mo>{bar}</mo>", f'<mo stretchy="false">{bar}</mo>')
+    return out
 
 
 # ---- the notes: a header of `key: value` lines, then `== section` blocks ---------------------------------------
