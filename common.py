@@ -1190,7 +1190,7 @@ def run_cli(main):
             message = str(e)
         elif isinstance(e, OSError) and e.filename is None and Run.current is not None and any(
                 "tensorboard" in frame.f_code.co_filename for frame, _ in traceback.walk_tb(e.__traceback__)):
-            message = f"TensorBoard events cannot be written in {Run.current.dir} ({e.strerror or e})"
+            message = Run.current.tensorboard_failed(e)
         elif isinstance(e, OSError):
             message = (f"{e.filename}: " if e.filename else "") + (e.strerror or type(e).__name__)
         elif isinstance(e, (torch.OutOfMemoryError, MemoryError)) or (
@@ -1582,8 +1582,9 @@ class Run:
         import fcntl
         import shutil
         started = {".lock", "args.json"}  # and TensorBoard's first file, temporary files of killed writes
-        only_a_start = os.path.isdir(self.dir) and all(
-            n in started or n.startswith("events.out.tfevents.") or ".tmp" in n for n in os.listdir(self.dir))
+        names = os.listdir(self.dir) if os.path.isdir(self.dir) else None
+        only_a_start = names is not None and all(
+            n in started or n.startswith("events.out.tfevents.") or ".tmp" in n for n in names)
         if not os.path.exists(self.path("checkpoint.pt")) and only_a_start:
             if os.path.isfile(self.path(".lock")):
                 with open(self.path(".lock")) as lock:
@@ -1592,8 +1593,7 @@ class Run:
                     except BlockingIOError:
                         fail(f"{self.dir} is in use by {lock.read().strip() or 'another process'}; wait for it to "
                              "end or pass a new --run-name")
-            age = time.time() - max(os.stat(p).st_mtime for p in [self.dir] + glob.glob(
-                os.path.join(glob.escape(self.dir), "*")) + glob.glob(os.path.join(glob.escape(self.dir), ".lock")))
+            age = time.time() - max(os.stat(p).st_mtime for p in [self.dir] + [self.path(n) for n in names])
             if age < 10:  # a start that is making it now (mkdir before its lock), or one that died this moment
                 fail(f"{self.dir} was made {age:.0f} s ago by another run starting under this name; wait for it, or "
                      "pass a new --run-name")
@@ -1743,23 +1743,14 @@ class Run:
                 obj, saved_type = unwrap(obj), payload.get("types", {}).get(name, type(unwrap(obj)).__name__)
                 if saved_type != type(obj).__name__:
                     fail(f"{path}: its {name} is {saved_type}, this run's {type(obj).__name__} (args.json changed?)")
-                settings = [dict(g) for g in obj.param_groups] if isinstance(obj, torch.optim.Optimizer) else []
+                optimizer = isinstance(obj, torch.optim.Optimizer)
+                settings = [dict(g) for g in obj.param_groups] if optimizer else []  # this run's, before the load
                 try:
                     obj.load_state_dict(payload[name])
                 except (RuntimeError, KeyError, ValueError) as e:
                     fail(f"{path}: its {name} does not match this run's ({' '.join(str(e).split())[:300]})")
-                for state in getattr(obj, "state", {}).values() if settings else []:  # Adam's step count, moments
-                    count = float(state.get("step", 0))
-                    if not (0 <= count <= 10 ** 12 and count == int(count)) or not all_finite(state):
-                        fail(f"{path} is damaged (its {name} holds a step count of {count:g} or non-finite moments)")
-                for ours, saved in zip(settings, getattr(obj, "param_groups", [])):  # lr, betas, eps...: numbers
-                    for key, value in saved.items():
-                        if key != "params" and key in ours and not same_kind_of_setting(ours[key], value):
-                            fail(f"{path} is damaged (its {name}'s {key} is {str(value)[:40]!r})")
-                if isinstance(obj, torch.optim.Optimizer) and any(  # statistics must fit the parameters they follow
-                        torch.is_tensor(v) and v.dim() and v.shape != p.shape for p, s in obj.state.items()
-                        for v in s.values()):
-                    fail(f"{path}: its {name} holds statistics of another shape than the parameters")
+                if optimizer:
+                    check_optimizer_state(obj, settings, f"{path} is damaged (its {name}", f"{path}: its {name}")
             set_rng_state(payload["rng"])
             self.train_at_checkpoint = {k: float(v) for k, v in payload.get("train", {}).items()}
             self.elapsed_before, step = float(payload["seconds"]), int(payload["step"])
@@ -1905,7 +1896,10 @@ class Run:
             if self.tb is not None:
                 self.tb.flush()
         except OSError as e:
-            fail(f"TensorBoard events cannot be written in {self.dir} ({e.strerror or e})")
+            fail(self.tensorboard_failed(e))
+
+    def tensorboard_failed(self, error):
+        return f"TensorBoard events cannot be written in {self.dir} ({error.strerror or error})"
 
 
 def quiet_tensorboard_thread(args):
@@ -1942,9 +1936,9 @@ def read_metrics_rows(path, keep_aside=False):
     iterations = [int(r["iteration"]) for r in rows]
     disordered = any(later <= earlier for earlier, later in zip(iterations, iterations[1:]))  # a row twice, or late
     if keep_aside and (len(lines) > 1 + len(rows) or (lines and not lines[0].startswith("iteration,")) or disordered):
-        aside = base = f"{path}.unreadable-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-        while os.path.lexists(aside):  # two in one second: the earlier copy stays
-            aside = f"{base}-{int(aside.rsplit('-', 1)[1]) + 1 if aside != base else 2}"
+        base = f"{path}.unreadable-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+        aside = next(name for name in itertools.chain([base], (f"{base}-{n}" for n in itertools.count(2)))
+                     if not os.path.lexists(name))  # two in one second: the earlier copy stays
         import shutil
         shutil.copyfile(path, aside)
         what = "rows out of order or twice" if disordered else "lines that are not rows of this project's metrics"
@@ -1979,6 +1973,21 @@ def write_metrics_rows(path, rows):
         writer.writeheader()
         writer.writerows(rows)
     write_atomically(path, write)
+
+
+def check_optimizer_state(optimizer, settings, damaged, its):
+    """An optimiser just loaded from a checkpoint: its settings (lr, betas, eps...) of the kinds of this run's
+    `settings`, each parameter's step count whole and in [0, 1e12], its moments finite and of the parameter's shape."""
+    for ours, saved in zip(settings, optimizer.param_groups):
+        for key, value in saved.items():
+            if key != "params" and key in ours and not same_kind_of_setting(ours[key], value):
+                fail(f"{damaged}'s {key} is {str(value)[:40]!r})")
+    for p, state in optimizer.state.items():
+        count = float(state.get("step", 0))
+        if not (0 <= count <= 10 ** 12 and count == int(count)) or not all_finite(state):
+            fail(f"{damaged} holds a step count of {count:g} or non-finite moments)")
+        if any(torch.is_tensor(v) and v.dim() and v.shape != p.shape for v in state.values()):
+            fail(f"{its} holds statistics of another shape than the parameters")
 
 
 def same_kind_of_setting(ours, saved):

@@ -232,11 +232,12 @@ def gloss_rows(lines, glosses, where):
 def code_blocks(lines, first_line):
     """The lines as <pre class="lines" data-line=N> blocks (N: the file's line number of the block's first line), a
     docstring of more than one line folded into <details> under its first line."""
+    def opens_docstring(line):  # the first line of a docstring that goes on below it
+        return line.lstrip().startswith(('"""', 'r"""')) and line.count('"""') == 1
     out, i = [], 0
     while i < len(lines):
-        opens = lines[i].lstrip().startswith(('"""', 'r"""')) and lines[i].count('"""') == 1
-        closes = next((j for j in range(i + 1, len(lines)) if lines[j].count('"""') % 2 == 1), None) if opens else None
-        if opens and closes is not None and closes > i:
+        if opens_docstring(lines[i]) and (closes := next(
+                (j for j in range(i + 1, len(lines)) if lines[j].count('"""') % 2 == 1), None)) is not None:
             rest = lines[i + 1:closes + 1]
             summary = highlight(lines[i:i + 1])
             out.append(f'<details class="doc"><summary title="the whole docstring ({len(rest) + 1} lines)">'
@@ -244,8 +245,7 @@ def code_blocks(lines, first_line):
                        f'<pre class="lines" data-line="{first_line + i + 1}">{docstring_lines(rest)}</pre></details>')
             i = closes + 1
             continue
-        end = next((j for j in range(i + 1, len(lines)) if lines[j].lstrip().startswith(('"""', 'r"""'))
-                    and lines[j].count('"""') == 1), len(lines))
+        end = next((j for j in range(i + 1, len(lines)) if opens_docstring(lines[j])), len(lines))
         out.append(f'<pre class="lines" data-line="{first_line + i}">{highlight(lines[i:end])}</pre>')
         i = end
     return "".join(out)
