@@ -57,14 +57,21 @@ def data_kind(dataset):
     return kinds.get(dataset) or fail(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
 
 
-def make_data(dataset, data_root, batch_size, device, seed, image_size=None, max_lines=10_000_000, cache=None):
-    """The data stream; `cache` (args.cache_dir, set by parse_args) holds decoded images and the metrics' statistics."""
+def make_data(dataset, data_root, batch_size, device, seed, image_size=None, max_lines=10_000_000, cache=None,
+              train_size=None):
+    """The data stream; `cache` (args.cache_dir, set by parse_args) holds decoded images and the metrics' statistics.
+    train_size (images): train on that many images, drawn once by a fixed permutation; the rest are held out."""
     kind = data_kind(dataset)
     if kind == "toy":
         return ToyData(dataset, batch_size, device, seed)
     if kind == "image":
-        images = load_images(dataset, data_root, image_size, cache)
-        return TensorData(images, batch_size, device, seed, "image", dataset=dataset, cache=cache)
+        images, heldout = load_images(dataset, data_root, image_size, cache), None
+        if train_size is not None:
+            if not 0 < train_size < len(images):
+                fail(f"--train-size {train_size}: between 1 and {len(images) - 1} ({dataset} has {len(images)} images)")
+            order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+            images, heldout = images[order[:train_size]], images[order[train_size:]]
+        return TensorData(images, batch_size, device, seed, "image", dataset=dataset, cache=cache, heldout=heldout)
     corpus = load_text(data_root, max_lines=max_lines)
     return TensorData(corpus["train"], batch_size, device, seed, "text", dataset=dataset, cache=cache,
                       vocab_size=corpus["vocab_size"], chars=corpus["chars"], heldout=corpus["heldout"])
@@ -145,7 +152,8 @@ class TensorData:
         self.generator = torch.Generator().manual_seed(seed + 1)
         self.order, self.position = torch.randperm(len(items), generator=self.generator), 0
         self.dataset, self.cache = dataset, cache  # its name; the folder of its cached statistics
-        self.vocab_size, self.chars, self.heldout = vocab_size, chars, heldout  # text: characters, held-out lines
+        self.vocab_size, self.chars = vocab_size, chars  # text: the characters of the one-hot channels
+        self.heldout = heldout  # items the nets never train on (text: held-out lines; images: --train-size's rest)
         self.shape = tuple(self.convert(self.items[:1]).shape[1:])
 
     def convert(self, batch):
@@ -973,7 +981,7 @@ class DigitsScore:
     `digit_classes`: how many digits it sees in at least 5% of the images. `floor`: fd_digits of the 450 held-out
     real digits, what a perfect generator scores at that sample size; `accuracy`: its accuracy on them."""
 
-    RECIPE = "cnn16-32-64|adam1e-3|batch32|epochs15|init seed 0|batch seed 1|heldout450"  # the cache key's recipe
+    RECIPE = "cnn16-32-64|adam1e-3|batch32|epochs15|init seed 0|batch seed 1|heldout450|1 thread"  # the cache key's recipe
 
     def __init__(self, cache_dir=None):
         from sklearn.datasets import load_digits
@@ -1003,6 +1011,8 @@ class DigitsScore:
         return False
 
     def _train(self, x, y):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one thread: the same sums in the same order, the same net on every machine
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(1)
             optimizer = torch.optim.Adam(self.net.parameters(), lr=1e-3)
@@ -1012,6 +1022,7 @@ class DigitsScore:
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
+        torch.set_num_threads(threads)
 
     @torch.no_grad()
     def _statistics(self, images):
@@ -1064,6 +1075,7 @@ class Evaluator:
             self.n = self.n or EVAL_SAMPLES["toy"]
             self.reference = data.real_sample(self.n)
             self.w1_floor = toy_scores(data.real_sample(self.n, seed=4242), data.dataset, self.reference)["w1"]
+            self.real_points = {"heldout": torch.as_tensor(data.real_sample(self.n, seed=4343), dtype=torch.float32)}
         elif data.kind == "text":
             heldout = data.heldout
             self.n = self.n or min(EVAL_SAMPLES["text"], len(heldout))
@@ -1079,6 +1091,11 @@ class Evaluator:
             self.fid_net = load_fid_net(fid_weights, device) if fid_weights != "none" else None
             if self.fid_net is not None or self.fid_stats:  # a --fid-stats file is checked even without FID
                 self.real_stats = self.real_fid_statistics()
+        if data.kind != "toy":  # a fixed set of training items and, where there are any, of held-out ones
+            fixed = torch.randperm(len(data.items), generator=torch.Generator().manual_seed(5))[:self.n]
+            self.real_points = {"train": data.items[fixed.to(data.items.device)]}
+            if data.heldout is not None and len(data.heldout):
+                self.real_points["heldout"] = data.heldout[:self.n]
 
     def real_fid_statistics(self):
         """mu/sigma of the real set: from --fid-stats (TTUR's or pytorch-fid's .npz), else computed once and cached."""
@@ -1113,7 +1130,7 @@ class Evaluator:
         # text: in batches of --batch-size, as the original samples (its first two batch norms use batch statistics)
         samples = generate(generator, z_dim, needed, self.device, self.data.batch_size if self.data.kind == "text"
                            else 512)
-        metrics = {}
+        metrics = self.critic_estimates(critic, samples) if scored else {}
         if self.data.kind == "toy":
             points = samples.cpu().numpy()
             if not (np.abs(points) < 1e15).all():  # inf, NaN, or so large that the W1 matching overflows
@@ -1140,6 +1157,24 @@ class Evaluator:
             write_atomically(os.path.join(folder, f"samples_{step:07d}.png"), lambda f: torchvision.utils.save_image(
                 samples[:64].float().cpu(), f, format="png", nrow=8, normalize=True, value_range=(-1, 1)), binary=True)
         return metrics
+
+
+    @torch.no_grad()
+    def critic_estimates(self, critic, fake):
+        """The critic's Wasserstein estimate E f(real) - E f(fake), i.e. its negative loss without a penalty, on the
+        evaluation's generated samples and fixed real points: `w_distance_train` on training items, and
+        `w_distance_heldout` on items the nets never see (toys: fresh points; text: held-out lines; images: the
+        rest of --train-size). A gap between the two is the critic overfitting (WGAN-GP Figure 5(b))."""
+        was_training = critic.training
+        critic.eval()
+        mean_score = lambda x: torch.cat([critic(b).reshape(len(b)).float() for b in x.split(512)]).mean()
+        f_fake = mean_score(fake.to(self.device))
+        out = {}
+        for name, items in self.real_points.items():
+            real = items.to(self.device) if self.data.kind == "toy" else self.data.convert(items)
+            out[f"w_distance_{name}"] = round((mean_score(real) - f_fake).item(), 6)
+        critic.train(was_training)
+        return out
 
 
 @torch.no_grad()

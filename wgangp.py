@@ -48,6 +48,7 @@ class Args:
     critic_norm: str = arg("none", "normalisation in the DCGAN critic", choices=("none", "layer", "batch"))
     generator_batch_norm: Optional[bool] = arg(None, "batch norm in the text generator (FOGAN/TTUR's --batch_norm_g)")
     image_size: Optional[int] = arg(None, "image side (64 DCGAN, 32 DCGAN, 28 MNIST nets); default per dataset")
+    train_size: Optional[int] = arg(None, "images: train on this many (a fixed draw), hold out the rest (Figure 5(b))")
     eval_every: Optional[int] = arg(None, "evaluate, write samples and a checkpoint every N iterations")
     eval_samples: Optional[int] = arg(None, "samples per evaluation (toy 1000, text 6400, images 10000)")
     fid_weights: Optional[str] = arg(None, "pytorch-fid's pt_inception-2015-12-05-6726825d.pth ('none': no FID; 'download')")
@@ -144,6 +145,8 @@ def main(argv=None):
         common.fail("--mode wgan has no penalty: --lam and --one-sided are for --mode wgan-gp")
     if args.clip is not None and (args.mode == "wgan-gp" or args.clip <= 0):
         common.fail(f"--clip {args.clip}: a positive bound, for --mode wgan (WGAN-GP does not clip)")
+    if args.train_size is not None and common.data_kind(args.dataset) != "image":
+        common.fail(f"--train-size is for images (--dataset {args.dataset} has its own held-out data)")
     if args.fixed_generator and common.data_kind(args.dataset) != "toy":
         common.fail("--fixed-generator is gan_toy.py's, for the 2D toys")
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
@@ -153,7 +156,7 @@ def main(argv=None):
 
     # ---- data, nets, optimisers
     data = common.make_data(args.dataset, args.data_root, args.batch_size, device, args.seed + rank, args.image_size,
-                            cache=args.cache_dir)
+                            cache=args.cache_dir, train_size=args.train_size)
     generator, critic, z_dim = common.make_nets(data, width=args.width, critic_norm=args.critic_norm, arch=args.arch,
                                                 generator_batch_norm=args.generator_batch_norm, amp=args.amp,
                                                 depth=args.depth)
