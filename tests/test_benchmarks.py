@@ -149,19 +149,25 @@ def test_plot_keeps_runs_of_different_settings_apart_and_skips_groups_without_th
     assert not any("text" in label for label in labels)  # no legend entry for a group without w1
 
 
-def test_every_claims_ledger_run_works_at_a_tiny_size(tmp_path):
-    """benchmarks/claims.py --smoke: every row's runs (each part's scripts and flags) at 2 iterations, and each
-    part's table and figure from them, so that no ledger row silently stops running."""
+def test_every_claims_ledger_run_works_at_a_tiny_size_and_writes_nothing_into_docs(tmp_path):
+    """benchmarks/claims.py --smoke: every part's runs (each arm's script and flags) at 2 iterations, each part's
+    table, verdicts and figure from them, so that no ledger row silently stops running; docs/ stays untouched."""
+    docs = os.path.join(ROOT, "docs")
+    before = {p: os.path.getmtime(os.path.join(docs, p)) for p in os.listdir(docs)}
     result = subprocess.run([sys.executable, "benchmarks/claims.py", "all", "--smoke", "--seeds", "1", "--out",
-                             str(tmp_path / "runs"), "--figures", str(tmp_path / "figures")], cwd=ROOT,
-                            capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+                             str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert result.returncode == 0, result.stderr[-2000:]
     import claims
-    assert {f"claims_{part}.png" for part in claims.PARTS} == {p.name for p in (tmp_path / "figures").iterdir()}
-    for part in claims.PARTS:  # one table per part, every arm a row
-        for arm in claims.PARTS[part][0]:
-            assert f"| {arm} |" in result.stdout, (part, arm)
-
+    figures = {p.name for p in (tmp_path / "runs" / "docs").iterdir() if p.suffix == ".png"}
+    assert {f"claims_{part}.png" for part in claims.PARTS} == figures
+    for part in claims.PARTS:  # one table per part, every arm a row, and its verdicts
+        assert f"## {part}" in result.stdout
+        for arm in claims.PARTS[part].arms:
+            assert f"| {arm} |" in result.stdout or f"| {arm} (" in result.stdout, (part, arm)
+        assert (tmp_path / "runs" / "docs" / "claims" / f"{part}.csv").exists()
+    assert "**undecided at this size** | p -" in result.stdout  # one seed decides nothing
+    assert before == {p: os.path.getmtime(os.path.join(docs, p)) for p in os.listdir(docs)}
 
 
 def test_plot_averages_only_what_every_finished_run_has_and_says_what_it_left_out(tmp_path, monkeypatch, capsys):

@@ -1,0 +1,207 @@
+"""The claims ledger (benchmarks/claims.py): the verdict rule, the scores that decide Figure 1(a), run folders keyed by
+their settings, the generated lists, and the held-out critic estimate every run logs."""
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+import torch
+
+import claims
+import common
+from helpers import ROOT
+
+
+# ---- the verdict rule on made-up per-seed numbers ---------------------------------------------------------------
+
+def test_a_clear_win_holds_and_a_clear_loss_does_not_hold():
+    win = claims.verdict([0.10, 0.11, 0.12], [0.50, 0.52, 0.49], better="lower")
+    assert win[0] == "holds" and win[1] < 0.001
+    loss = claims.verdict([0.50, 0.52, 0.49], [0.10, 0.11, 0.12], better="lower")
+    assert loss[0] == "does not hold" and loss[1] < 0.001
+    assert claims.verdict([5, 6, 7], [1, 2, 1], better="higher")[0] == "holds"
+
+
+def test_a_tie_is_undecided_never_does_not_hold():
+    v, p = claims.verdict([0.831, 0.845, 0.818], [0.824, 0.814, 0.834], better="lower")  # last round's FOGAN text row
+    assert v == "undecided at this size" and p > 0.05
+
+
+def test_a_margin_stated_in_advance_decides_a_tie_only_when_the_interval_lies_inside_it():
+    a, b = [1.000, 1.001, 0.999, 1.000, 1.001], [1.000, 0.999, 1.001, 1.000, 0.999]
+    assert claims.verdict(a, b, "lower", margin=0.01)[0] == "does not hold"  # shown smaller than the margin
+    assert claims.verdict(a, b, "lower")[0] == "undecided at this size"      # no margin: a tie
+    wide = claims.verdict([1.0, 1.3, 0.7], [1.0, 1.3, 0.7], "lower", margin=0.01)
+    assert wide[0] == "undecided at this size"  # a wide interval does not show a small effect
+
+
+def test_the_picture_must_agree_and_one_seed_decides_nothing():
+    assert claims.verdict([0.1, 0.11, 0.12], [0.5, 0.52, 0.49], picture=False)[0] == "undecided at this size"
+    assert claims.verdict([0.1], [0.5, 0.52]) == ("undecided at this size", None)
+
+
+def test_welch_matches_scipy_and_uses_the_sample_standard_deviation():
+    from scipy.stats import ttest_ind
+    a, b = [0.3, 0.5, 0.4, 0.45], [0.6, 0.65, 0.9]
+    assert claims.welch(a, b)[1] == pytest.approx(ttest_ind(a, b, equal_var=False).pvalue, rel=1e-9)
+
+
+def test_spread_is_mean_and_sample_standard_deviation():
+    assert claims.spread([1.0, 2.0, 3.0]) == "2.000 ± 1.000 (n 3)"  # ddof 1 (ddof 0 would print 0.816)
+
+
+def test_non_inferiority_for_a_competitive_score():
+    assert claims.noninferior([100, 102, 98], [90, 91, 89], ratio=1.5)[0] == "holds"  # about 1.1 times
+    assert claims.noninferior([300, 310, 290], [90, 91, 89], ratio=1.5)[0] == "does not hold"  # about 3.3 times
+    assert claims.noninferior([60, 300, 140], [90, 91, 89], ratio=1.5)[0] == "undecided at this size"
+
+
+def test_a_trend_claim_tests_the_per_seed_coefficients_against_zero():
+    assert claims.trend_verdict([0.8, 0.7, 0.9], +1)[0] == "holds"
+    assert claims.trend_verdict([-0.8, -0.7, -0.9], +1)[0] == "does not hold"
+    assert claims.trend_verdict([0.5, -0.4, 0.1], +1)[0] == "undecided at this size"
+
+
+# ---- Figure 1(a): the score must rank known references right ----------------------------------------------------
+
+@pytest.mark.parametrize("dataset", claims.TOYS)
+def test_proposition_1_ranks_the_data_following_reference_above_the_cone(dataset):
+    data = common.make_data(dataset, None, 2, torch.device("cpu"), 0)
+    clouds = claims.fixed_generator_clouds(data, n=600)
+    scores = {name: claims.critic_scores(f, *clouds)["prop1"] for name, f in claims.reference_critics(data).items()}
+    assert scores["minus the distance to the data"] > scores["cone -‖x‖"], scores
+
+
+def test_proposition_1_is_one_for_the_optimal_critic_of_a_translation():
+    """Real points and the same points shifted by d: the optimal coupling pairs each point with its shift, and the
+    linear critic f(x) = -<x, d>/|d| is optimal; its cosine is 1 and its optimality 1 (and 0 for a constant)."""
+    real = torch.randn(300, 2, generator=torch.Generator().manual_seed(0)) * 0.1
+    shift = torch.tensor([3.0, 0.0])
+    fake = real + shift
+    linear = claims.critic_scores(lambda x: -(x @ shift) / shift.norm(), real, fake)
+    assert linear["prop1"] == pytest.approx(1.0, abs=1e-6) and linear["optimality"] == pytest.approx(1.0, abs=1e-3)
+    against = claims.critic_scores(lambda x: (x @ shift) / shift.norm(), real, fake)
+    assert against["prop1"] == pytest.approx(-1.0, abs=1e-6)
+
+
+def test_the_step0_control_is_the_clipped_initialisation(tmp_path):
+    """gradient_scores(initial=True) rebuilds the run's initial critic from its seed and clips it: every parameter
+    ends within c, and the norms are float64 (no zero from float32 underflow at c = 0.001)."""
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "args.json").write_text(json.dumps({"dataset": "swissroll", "width": 64, "arch": "mlp", "depth": 12,
+                                               "seed": 1, "mode": "wgan", "clip": 0.001}))
+    scores = claims.gradient_scores(str(run), initial=True)
+    assert scores["at_bound"] > 0.5
+    assert all(0 < scores[f"grad_layer{k}"] for k in range(1, 13))
+    assert scores["grad_layer1"] < 1e-20  # vanishes through 12 layers of weights within 0.001
+
+
+# ---- runs anyone can lengthen ---------------------------------------------------------------------------------------
+
+def test_iters_changes_the_runs_a_part_makes(tmp_path):
+    short = claims.plan(str(tmp_path), "loss", [1], ["swissroll"], 600, 50, smoke=False)
+    long = claims.plan(str(tmp_path), "loss", [1], ["swissroll"], 5000, 50, smoke=False)
+    assert ["--iters", "600"] == short[0][0][short[0][0].index("--iters"):][:2]
+    assert ["--iters", "5000"] == long[0][0][long[0][0].index("--iters"):][:2]
+    folders = lambda jobs: {j[0][j[0].index("--run-name") + 1] for j in jobs}
+    assert not folders(short) & folders(long)  # other settings: other folders
+
+
+def test_a_finished_run_of_other_settings_is_never_reused_and_a_stopped_one_is_resumed(tmp_path):
+    (command, _), = claims.plan(str(tmp_path), "gradients", [1], ["swissroll"], 100, 100, smoke=False)[:1]
+    script, flags = claims.run_flags("gradients", "clip 0.1", "swissroll", 100, 100, False)
+    done = claims.folder(str(tmp_path), "gradients", "clip 0.1", "swissroll", 1, [script, *flags])
+    os.makedirs(done)
+    open(os.path.join(done, "args.json"), "w").write(json.dumps({"iters": 100}))
+    open(os.path.join(done, "metrics.csv"), "w").write("iteration,seconds\n100,1.0\n")
+    jobs = claims.plan(str(tmp_path), "gradients", [1], ["swissroll"], 100, 100, smoke=False)
+    assert len(jobs) == 3 and all(done not in " ".join(j[0]) for j in jobs)  # the finished run is kept
+    longer = claims.plan(str(tmp_path), "gradients", [1], ["swissroll"], 200, 100, smoke=False)
+    assert len(longer) == 4 and all(done not in " ".join(j[0]) for j in longer)  # never reused for 200
+    open(os.path.join(done, "metrics.csv"), "w").write("iteration,seconds\n50,1.0\n")  # stopped at 50
+    open(os.path.join(done, "checkpoint.pt"), "wb").write(b"x")
+    resumed = [j[0] for j in claims.plan(str(tmp_path), "gradients", [1], ["swissroll"], 100, 100, smoke=False)]
+    assert ["wgangp.py", "--resume", done] in resumed
+
+
+def test_numbers_of_one_dataset_replace_only_that_datasets_rows(tmp_path):
+    path = str(tmp_path / "modes.csv")
+    claims.save_numbers(path, [("GAN", "8gaussians", 1, 10, "w1", "0.5")], ["8gaussians"], {"command": "a"})
+    claims.save_numbers(path, [("GAN", "25gaussians", 1, 10, "w1", "0.7")], ["25gaussians"], {"command": "b"})
+    claims.save_numbers(path, [("GAN", "8gaussians", 1, 10, "w1", "0.4")], ["8gaussians"], {"command": "c"})
+    table = claims.load_numbers(path)
+    assert table[("GAN", "8gaussians", "w1")] == {1: [(10, 0.4)]} and table[("GAN", "25gaussians", "w1")] == {1: [(10, 0.7)]}
+    assert json.load(open(str(tmp_path / "modes.json"))) == {"8gaussians": {"command": "c"}, "25gaussians": {"command": "b"}}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["loss", "--seeds", "0"], "--seeds"), (["loss", "--seeds", "-1"], "--seeds"), (["loss", "--workers", "0"], "--workers"),
+    (["nope"], "unknown part"), (["modes", "--datasets", "digits"], "--datasets digits"),
+    (["loss", "--out", "README.md"], "is a file"), (["loss", "--docs", "README.md"], "is a file"),
+    (["loss", "--summary-only", "--iters", "5"], "--summary-only"),
+])
+def test_every_bad_option_is_one_line_before_any_training(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        claims.main(argv + (["--out", os.path.join(ROOT, "runs", "never-made")] if "--out" not in argv else []))
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not os.path.exists(os.path.join(ROOT, "runs", "never-made"))
+
+
+def test_help_lists_every_part_with_its_size_and_time(capsys):
+    with pytest.raises(SystemExit):
+        claims.main(["--help"])
+    text = capsys.readouterr().out
+    for name, part in claims.PARTS.items():
+        assert re.search(rf"{re.escape(name)} .* {part.iters} iterations, ~{part.minutes} min", text), name
+
+
+# ---- the generated lists ------------------------------------------------------------------------------------------
+
+def block(text, name):
+    return text.split(f"<!-- ledger:{name} -->", 1)[1].split(f"<!-- /ledger:{name} -->", 1)[0].strip()
+
+
+def test_the_readme_and_the_ledger_list_the_same_claims_generated_from_the_committed_numbers():
+    readme, ledger = (open(os.path.join(ROOT, p)).read() for p in ("README.md", "docs/claims.md"))
+    assert block(readme, "claims") == block(ledger, "claims")
+    assert block(ledger, "claims") == claims.claim_list(claims.all_verdicts(os.path.join(ROOT, "docs")))
+    assert block(ledger, "rule") == claims.RULE
+    for part in claims.PARTS:  # each part's block as computed from its CSV (or empty before its first run)
+        path = os.path.join(ROOT, "docs", "claims", f"{part}.csv")
+        if os.path.exists(path):
+            meta = json.load(open(path[:-4] + ".json"))
+            assert block(ledger, part) == claims.markdown(part, claims.load_numbers(path), meta)[0], part
+
+
+def test_every_claim_has_a_seed_a_place_and_a_test_or_the_command_that_would_test_it():
+    assert len(claims.CLAIMS) >= 29
+    for seed, place, claim, (kind, detail) in claims.CLAIMS + claims.OUTSIDE:
+        assert place and claim and detail
+        assert kind in ("part", "restated", "not run", "not testable")
+        assert seed in claims.SEEDS or (seed, place, claim, (kind, detail)) in claims.OUTSIDE
+        assert "|" not in claim + detail  # a table cell
+
+
+# ---- the held-out critic estimate of every run --------------------------------------------------------------------
+
+def test_the_held_out_critic_estimate_equals_the_hand_computation(tmp_path):
+    class Linear(torch.nn.Module):  # f(x) = sum of the pixels: E f(real) - E f(fake) is easy to compute by hand
+        def forward(self, x):
+            return x.flatten(1).sum(1)
+    data = common.make_data("digits", None, 8, torch.device("cpu"), 0, train_size=1000)
+    assert len(data.items) == 1000 and len(data.heldout) == 797
+    generator = torch.nn.Sequential(torch.nn.Linear(4, 28 * 28), torch.nn.Tanh(), torch.nn.Unflatten(1, (1, 28, 28)))
+    run = type("Run", (), {"dir": str(tmp_path)})()
+    evaluate = common.Evaluator(data, run, generator, Linear(), 4, torch.device("cpu"), 200, "none")
+    metrics = evaluate(10)
+    fake = common.generate(generator, 4, 200, torch.device("cpu"))
+    heldout = data.heldout[:200].float() / 127.5 - 1
+    expected = heldout.flatten(1).sum(1).mean() - fake.flatten(1).sum(1).mean()
+    assert metrics["w_distance_heldout"] == pytest.approx(expected.item(), abs=1e-3)
+    fixed = torch.randperm(1000, generator=torch.Generator().manual_seed(5))[:200]
+    train = data.items[fixed].float() / 127.5 - 1
+    assert metrics["w_distance_train"] == pytest.approx((train.flatten(1).sum(1).mean() - fake.flatten(1).sum(1).mean()).item(), abs=1e-3)
+    assert metrics["w_distance_train"] != pytest.approx(metrics["w_distance_heldout"], abs=1e-3)
