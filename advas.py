@@ -29,7 +29,7 @@ class Args:
     gp_weight: Optional[float] = arg(None, "WGAN-GP's gradient penalty weight (its lambda)")
     advas: bool = arg(True, "add the AdvAs term to the generator's gradient (--no-advas: plain WGAN-GP)")
     advas_gp: bool = arg(True, "include the critic's gradient penalty in L_adv (third-order autograd, skipped for ReLU critics)")
-    optimizer: Optional[str] = arg(None, "adam (every paper) or rmsprop (the notebook)", choices=("adam", "rmsprop"))
+    optimizer: Optional[str] = arg(None, "adam (every paper) or rmsprop (torch's)", choices=("adam", "rmsprop"))
     lr_critic: Optional[float] = arg(None, "learning rate of the critic")
     lr_generator: Optional[float] = arg(None, "learning rate of the generator")
     beta1: Optional[float] = arg(None, "Adam beta1")
@@ -178,7 +178,7 @@ def main(argv=None):
                                                 generator_batch_norm=args.generator_batch_norm, amp=args.amp)
     generator, critic = common.distribute(generator, device), common.distribute(critic, device)
     common.seed_everything(args.seed + rank)  # the same initial weights on every rank, its own noise
-    if args.optimizer == "rmsprop":  # the Lernapparat notebook (--schedule blog)
+    if args.optimizer == "rmsprop":  # torch's RMSprop, on request
         opt_generator = torch.optim.RMSprop(generator.parameters(), lr=args.lr_generator)
         opt_critic = torch.optim.RMSprop(critic.parameters(), lr=args.lr_critic)
     else:  # Adam(alpha, beta1, beta2), as every paper here

@@ -180,7 +180,7 @@ def test_every_claim_has_a_seed_a_place_and_a_test_or_the_command_that_would_tes
     assert len(claims.CLAIMS) >= 29
     for seed, place, claim, (kind, detail) in claims.CLAIMS + claims.OUTSIDE:
         assert place and claim and detail
-        assert kind in ("part", "restated", "not run", "not testable")
+        assert kind in ("part", "restated", "computed", "not run", "not testable")
         assert seed in claims.SEEDS or (seed, place, claim, (kind, detail)) in claims.OUTSIDE
         assert "|" not in claim + detail  # a table cell
 
@@ -205,3 +205,25 @@ def test_the_held_out_critic_estimate_equals_the_hand_computation(tmp_path):
     train = data.items[fixed].float() / 127.5 - 1
     assert metrics["w_distance_train"] == pytest.approx((train.flatten(1).sum(1).mean() - fake.flatten(1).sum(1).mean()).item(), abs=1e-3)
     assert metrics["w_distance_train"] != pytest.approx(metrics["w_distance_heldout"], abs=1e-3)
+
+
+# ---- the claims decided by a computation, against closed forms -------------------------------------------------------
+
+def test_parallel_lines_js_stays_log_2_and_w1_is_the_offset():
+    (where, measured, v, p), = claims.parallel_lines()
+    assert v == "holds" and "theta 0.001: JS 0.693147, W1 0.001" in measured and "theta 0: JS 0.000000" in measured
+
+
+def test_the_squared_norm_of_one_estimate_is_biased_by_its_variance_and_the_product_of_two_is_not():
+    """E ||X||^2 = ||g||^2 + tr(Cov of one point's gradient) / batch (draws with replacement): the Monte-Carlo bias
+    of ||X||^2 must match that closed form, the bias of X . X' must be 0 within its interval."""
+    (where, measured, v, p), = claims.two_estimates()
+    rng = np.random.RandomState(0)
+    a, w_true = rng.randn(4096, 8), rng.randn(8)
+    b = a @ w_true + rng.randn(4096)
+    per_point = 2 * (-b)[:, None] * a
+    g = per_point.mean(0)
+    closed_form = np.trace(np.cov(per_point, rowvar=False, ddof=0)) / 16 / (g @ g)
+    measured_bias = float(measured.split("‖X‖² ")[1].split(" ±")[0])
+    assert measured_bias == pytest.approx(closed_form, abs=0.02)
+    assert v == "holds"
