@@ -19,13 +19,10 @@ import os
 import platform
 import random
 import signal
-import stat
 import sys
-import threading
 import time
-import traceback
 import typing
-import warnings
+from typing import Optional
 
 import numpy as np
 import torch
@@ -274,35 +271,27 @@ def load_image_folder(root, size, center_crop=True, cache=None):
     files = image_files(root)
     if not files:
         fail(f"no .jpg/.png images under {root}")
-    # the cache key holds every file's path, size, modification and change time (ctime: no user can set it back,
-    # so an image rewritten in place is decoded again); the cache file is then checked against what it stands for
-    listing = "\n".join(f"{f}|{s.st_size}|{s.st_mtime_ns}|{s.st_ctime_ns}" for f, s in zip(files, map(os.stat, files)))
-    key = hashlib.sha1(f"{os.path.realpath(root)}|{size}|{center_crop}\n{listing}".encode()).hexdigest()[:16]
-    path = os.path.join(cache, f"images_{size}px_{key}.npz") if cache else None
-    cached = load_cached(path, lambda p: load_npz(p, ("images", "sources", "digest")))
-    if cached is not None:
-        if image_cache_holds(*cached, files, size, center_crop):
-            return torch.from_numpy(cached[0])
-        print(f"warning: {path} does not hold the images under {root} (edited or damaged): decoding them again",
-              file=sys.stderr)
+    # the cache key: every file's path, size and modification time, and the decoding; a changed file is a new key
+    listing = "\n".join(f"{f}|{s.st_size}|{s.st_mtime_ns}" for f, s in zip(files, map(os.stat, files)))
+    key = f"{os.path.realpath(root)}|{size}|{center_crop}\n{listing}"
+    decoded = cached(cache, f"images_{size}px", key, lambda: {"images": decode_images(files, root, size, center_crop)})
+    return torch.from_numpy(decoded["images"])
+
+
+def decode_images(files, root, size, center_crop):
     from tqdm import tqdm
-    images, sources, broken = [], [], []
-    for i, f in enumerate(tqdm(files, desc=f"decoding {len(files)} images once", mininterval=2,
-                               disable=len(files) < 5000)):
+    images, broken = [], []
+    for f in tqdm(files, desc=f"decoding {len(files)} images once", mininterval=2, disable=len(files) < 5000):
         image = decode_image(f, size, center_crop)
         if image is None:
             broken.append(f)
-            continue
-        images.append(image)
-        sources.append(i)
+        else:
+            images.append(image)
     if not images:
         fail(f"none of the {len(files)} image files under {root} could be read, e.g. {broken[0]}")
     if broken:
         print(f"warning: skipped {len(broken)} unreadable image(s) under {root}, e.g. {broken[0]}", file=sys.stderr)
-    images, sources = torch.stack(images), np.array(sources, dtype=np.int64)
-    save_cached(path, lambda f: np.savez(f, images=images.numpy(), sources=sources,
-                                         digest=np.array(array_digest(images.numpy(), sources))))
-    return images
+    return torch.stack(images).numpy()
 
 
 def decode_image(path, size, center_crop):
@@ -314,33 +303,6 @@ def decode_image(path, size, center_crop):
     except Exception:
         return None
     return resize_uint8(torch.from_numpy(array).permute(2, 0, 1)[None], size, center_crop)[0]
-
-
-def image_cache_holds(images, sources, digest, files, size, center_crop, checks=8):
-    """Whether a cache file holds the decoded images of `files` (sources: the index of each image's file): the
-    shape and the digest of its own contents (a damaged or edited file), then against the images themselves:
-    `checks` images spread over the set decoded again must equal their cached copies, and up to `checks` of the
-    files it lacks must indeed be unreadable (a cache of part of the folder)."""
-    if not (images.dtype == np.uint8 and images.ndim == 4 and images.shape[1:] == (3, size, size)
-            and sources.ndim == 1 and len(sources) == len(images) > 0 and str(digest) == array_digest(images, sources)
-            and np.all(np.diff(sources) > 0) and 0 <= sources[0] and sources[-1] < len(files)):
-        return False
-    for i in sorted(set(np.linspace(0, len(images) - 1, min(checks, len(images))).astype(int))):
-        decoded = decode_image(files[sources[i]], size, center_crop)
-        if decoded is None or not np.array_equal(decoded.numpy(), images[i]):
-            return False
-    lacking = sorted(set(range(len(files))) - set(sources.tolist()))
-    return all(decode_image(files[i], size, center_crop) is None for i in lacking[:checks])
-
-
-def array_digest(*arrays):
-    """A digest of arrays' types, shapes and bytes: what a cache file stores of its own contents."""
-    digest = hashlib.sha1()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        digest.update(f"{a.dtype}|{a.shape}|".encode())
-        digest.update(memoryview(a).cast("B"))
-    return digest.hexdigest()[:16]
 
 
 # ---- text ---------------------------------------------------------------------------
@@ -826,29 +788,20 @@ class NgramReference:
     def __init__(self, lines, vocab_size, max_n=6, cache_dir=None):
         lines = torch.as_tensor(lines).long().numpy()
         self.vocab_size, self.max_n = vocab_size, max_n
-        digest = hashlib.sha1(lines.tobytes() + f"|{vocab_size}|{max_n}".encode()).hexdigest()[:16]
-        path = os.path.join(cache_dir, f"ngram_counts_{digest}.npz") if cache_dir else None
-        names = [f"keys{n}" for n in range(1, max_n + 1)] + [f"counts{n}" for n in range(1, max_n + 1)]
-        saved = load_cached(path, lambda p: load_npz(p, names + ["digest", "content"]))
-        windows = [lines.shape[0] * max(lines.shape[1] - n, 0) for n in range(max_n)]  # n-grams per level
-        if (saved is not None and str(saved[-2]) == digest  # the counts of this corpus, not a file put in its place
-                and str(saved[-1]) == array_digest(*saved[:-2])  # and as they were written (not edited)
-                and [int(c.sum()) for c in saved[max_n:-2]] == windows):
-            self.keys, self.counts = saved[:max_n], saved[max_n:-2]
-            return
-        self.keys, self.counts = [], []
-        rank = None  # rank of the (n-1)-gram starting at each position
-        for n in range(1, max_n + 1):
+        counts = cached(cache_dir, "ngram_counts", lines.tobytes() + f"|{vocab_size}|{max_n}".encode(),
+                        lambda: self.count(lines))  # keyed by every character of the corpus
+        self.keys = [counts[f"keys{n}"] for n in range(1, max_n + 1)]
+        self.counts = [counts[f"counts{n}"] for n in range(1, max_n + 1)]
+
+    def count(self, lines):
+        out, rank = {}, None  # rank of the (n-1)-gram starting at each position
+        for n in range(1, self.max_n + 1):
             last = lines[:, n - 1:]
-            key = last if rank is None else rank[:, : last.shape[1]] * vocab_size + last
+            key = last if rank is None else rank[:, : last.shape[1]] * self.vocab_size + last
             unique, inverse, counts = np.unique(key.ravel(), return_inverse=True, return_counts=True)
-            self.keys.append(unique)
-            self.counts.append(counts)
+            out[f"keys{n}"], out[f"counts{n}"] = unique, counts
             rank = inverse.reshape(key.shape)
-        save_cached(path, lambda f: np.savez(f, **{f"keys{n + 1}": k for n, k in enumerate(self.keys)},
-                                             **{f"counts{n + 1}": c for n, c in enumerate(self.counts)},
-                                             digest=np.array(digest),
-                                             content=np.array(array_digest(*self.keys, *self.counts))))
+        return out
 
     def jsd(self, samples, n):
         """JSD in bits between the n-grams of encoded samples ((M, L) ints) and the reference's."""
@@ -935,17 +888,10 @@ def load_fid_net(weights, device):
             os.makedirs(os.path.join(tmp, "checkpoints"))
             os.symlink(os.path.abspath(path), os.path.join(tmp, "checkpoints", FID_WEIGHTS_FILE))
             torch.hub.set_dir(tmp)
-        made, folder = [], os.path.join(hub_dir, "checkpoints")
-        while folder and not os.path.isdir(folder):  # what a download would create, deepest first
-            made.append(folder)
-            folder = os.path.dirname(folder)
         try:
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # hub's lines
                 net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True, normalize_input=True)
         except Exception as e:
-            for folder in made:  # an attempt that fetched nothing leaves no empty folders
-                with contextlib.suppress(OSError):
-                    os.rmdir(folder)
             if path is None:
                 fail(f"--fid-weights download: {FID_WEIGHTS_FILE} could not be fetched ({type(e).__name__}); "
                      "pass --fid-weights PATH")
@@ -988,27 +934,18 @@ class DigitsScore:
         images, labels = load_images("digits", None, 28), torch.as_tensor(load_digits().target)
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
         heldout, train = order[:DIGITS_HELDOUT], order[DIGITS_HELDOUT:]
-        digest = hashlib.sha1(images.numpy().tobytes() + labels.numpy().tobytes() + self.RECIPE.encode()).hexdigest()
-        path = os.path.join(cache_dir, f"digits_classifier_{digest[:16]}.pt") if cache_dir else None
         with torch.random.fork_rng(devices=[]):  # seeded, and the training run's random streams stay untouched
             torch.manual_seed(0)
             self.net = digits_classifier_net()
-        saved = load_cached(path, lambda p: torch.load(p, map_location="cpu", weights_only=True))
-        if not (isinstance(saved, dict) and saved.get("digest") == digest and self._load(saved.get("net"))):
-            self._train(images[train].float() / 127.5 - 1, labels[train])
-            save_cached(path, lambda f: torch.save({"digest": digest, "net": self.net.state_dict()}, f))
+        weights = cached(cache_dir, "digits_classifier", images.numpy().tobytes() + labels.numpy().tobytes()
+                         + self.RECIPE.encode(), lambda: self._train(images[train].float() / 127.5 - 1, labels[train]))
+        self.net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
         self.net.eval().requires_grad_(False)
         real = images.float() / 127.5 - 1
         with torch.no_grad():
             self.accuracy = (self.net(real[heldout]).argmax(1) == labels[heldout]).float().mean().item()
         self.mu, self.sigma = self._statistics(real[train])
         self.floor = self(real[heldout])["fd_digits"]
-
-    def _load(self, state):
-        with contextlib.suppress(Exception):
-            self.net.load_state_dict(state)
-            return True
-        return False
 
     def _train(self, x, y):
         threads = torch.get_num_threads()
@@ -1023,6 +960,7 @@ class DigitsScore:
                     loss.backward()
                     optimizer.step()
         torch.set_num_threads(threads)
+        return {k: v.numpy() for k, v in self.net.state_dict().items()}
 
     @torch.no_grad()
     def _statistics(self, images):
@@ -1101,23 +1039,17 @@ class Evaluator:
         """mu/sigma of the real set: from --fid-stats (TTUR's or pytorch-fid's .npz), else computed once and cached."""
         if self.fid_stats:
             try:
-                mu, sigma = load_npz(self.fid_stats, ("mu", "sigma"))
-                return mu, sigma
+                with np.load(self.fid_stats) as saved:
+                    return saved["mu"], saved["sigma"]
             except (OSError, KeyError, ValueError) as e:
                 fail(f"--fid-stats {self.fid_stats}: not an .npz with mu and sigma ({type(e).__name__})")
         items = self.data.items
-        key = hashlib.sha1(f"{tuple(items.shape)}|{items.dtype}|".encode())  # every pixel of every image: a changed
-        for chunk in items.split(4096):                                     # image or folder is another key
+        key = hashlib.sha1(f"{tuple(items.shape)}|{items.dtype}|".encode())  # every pixel of every image
+        for chunk in items.split(4096):
             key.update(chunk.cpu().numpy().tobytes())
-        path = os.path.join(self.data.cache, f"fid_stats_{key.hexdigest()[:12]}.npz") if self.data.cache else None
-        saved = load_cached(path, lambda p: load_npz(p, ("mu", "sigma", "key", "content")))
-        if (saved is not None and str(saved[2]) == key.hexdigest() and saved[0].shape == (2048,)
-                and str(saved[3]) == array_digest(*saved[:2])):  # these images' statistics, as they were written
-            return tuple(saved[:2])
-        mu, sigma = fid_statistics(self.fid_net, (self.data.convert(b) for b in items.split(250)))
-        save_cached(path, lambda f: np.savez(f, mu=mu, sigma=sigma, key=np.array(key.hexdigest()),
-                                             content=np.array(array_digest(mu, sigma))))
-        return mu, sigma
+        stats = cached(self.data.cache, "fid_stats", key.digest(), lambda: dict(zip(("mu", "sigma"), fid_statistics(
+            self.fid_net, (self.data.convert(b) for b in items.split(250))))))
+        return stats["mu"], stats["sigma"]
 
     def __call__(self, step, quick=False):
         """The metrics at `step`, and samples written to the run folder. quick (on a stop signal): no FID."""
@@ -1205,31 +1137,32 @@ def plot_toy(path, critic, real, fake, title="", device="cpu", limit=2.0):
 # =====================================================================================
 # Run plumbing: errors, arguments, device, seeding, the run folder, files, caches
 # =====================================================================================
+# What a run survives (docs/usage.md, "What a run survives"): a kill -9 at any moment (--resume continues it bit
+# for bit), SIGTERM / SIGINT (a checkpoint, exit 143 / 130), a non-finite loss, a second process on its folder, a
+# full or read-only disk, and every mistake with flags, paths and data (one `error:` line, exit status 2).
 
 def run_cli(main):
-    """`if __name__ == "__main__": common.run_cli(main)`. Bad input, disk and device trouble become one `error:`
-    line and exit status 2 (a new run that fails before its first checkpoint leaves no folder behind); Ctrl-C
-    before the loop exits 130; a run stopped by SIGINT/SIGTERM after a clean save exits 128 + the signal."""
-    # the script's own `main` (not a test calling run_cli): the process ends with the run, so once its loop is over
-    # stop signals have nothing left to stop
-    Run.cli = getattr(sys.modules.get("__main__"), "main", None) is main
+    """`if __name__ == "__main__": common.run_cli(main)`. Bad input, disk and memory trouble become one `error:`
+    line and exit status 2; Ctrl-C before a clean save exits 130; a run stopped by SIGINT / SIGTERM after its
+    checkpoint exits 128 + the signal."""
+    Run.cli = getattr(sys.modules.get("__main__"), "main", None) is main  # the script's own: the process ends with it
     try:
         main()
     except BaseException as e:
-        if Run.current is not None:
-            Run.current.abandon()
+        run = Run.current
+        if run is not None:
+            run.release()
         if isinstance(e, KeyboardInterrupt):
-            print("error: interrupted before a checkpoint could be written", file=sys.stderr)
+            kept = run is not None and os.path.exists(run.path("checkpoint.pt"))
+            print("error: interrupted; " + (f"the last checkpoint is kept: python {run.script}.py --resume {run.dir}"
+                                            if kept else "no checkpoint was written yet"), file=sys.stderr)
             sys.exit(130)
         if isinstance(e, UserError):
             message = str(e)
-        elif isinstance(e, OSError) and e.filename is None and Run.current is not None and any(
-                "tensorboard" in frame.f_code.co_filename for frame, _ in traceback.walk_tb(e.__traceback__)):
-            message = Run.current.tensorboard_failed(e)
-        elif isinstance(e, OSError):
-            message = (f"{e.filename}: " if e.filename else "") + (e.strerror or type(e).__name__)
-        elif isinstance(e, (torch.OutOfMemoryError, MemoryError)) or (
-                isinstance(e, RuntimeError) and "can't allocate memory" in str(e)):  # torch's CPU allocator
+        elif isinstance(e, OSError):  # without a file name: TensorBoard's writer, in the run folder
+            where = e.filename or (run.dir if run is not None else None)
+            message = (f"{where}: " if where else "") + (e.strerror or type(e).__name__)
+        elif isinstance(e, (torch.OutOfMemoryError, MemoryError)):
             message = "out of memory; try a smaller --batch-size, --width or --eval-samples (or --amp bf16)"
         else:
             raise
@@ -1248,6 +1181,24 @@ def arg(default, help, choices=None):
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
 
 
+@dataclasses.dataclass
+class Plumbing:
+    """The run settings every script has, added by `parse_args` after the method's own `Args`."""
+    eval_every: Optional[int] = arg(None, "evaluate, write samples and a checkpoint every N iterations")
+    eval_samples: Optional[int] = arg(None, "samples per evaluation (toy 1000, text 6400, images 10000)")
+    checkpoint_minutes: float = arg(10.0, "also write a checkpoint every this many minutes (a preempted run loses "
+                                          "minutes, not an --eval-every interval)")
+    seed: int = arg(1, "seed of python, numpy and torch")
+    device: str = arg("auto", "cuda if available, else cpu")
+    amp: str = arg("none", "bf16: nets in bfloat16 autocast (scores, norms, losses in float32)", choices=("none", "bf16"))
+    runs_dir: str = arg("runs", "where run folders go")
+    cache_dir: Optional[str] = arg(None, "cache of decoded images, n-gram counts, FID statistics (default: RUNS_DIR/.cache)")
+    run_name: Optional[str] = arg(None, "run folder name (default: script__dataset__seed__time)")
+    resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt (with its own settings)")
+    threads: Optional[int] = arg(None, "CPU threads for torch (default: $OMP_NUM_THREADS, else half the CPUs)")
+    log_every: int = arg(10, "TensorBoard scalars (losses, penalty, W estimate, grad norms, it/s) every N iterations")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line instead of argparse's usage block
         raise UserError(f"{message} (see --help)")
@@ -1260,22 +1211,26 @@ def field_types(args_class):
 
 
 def parse_args(args_class, argv, defaults, *, about=""):
-    """The run's settings: the command line, then the row of `defaults` for the data kind ("toy", "image", "text";
-    "blog" under `--schedule blog`; "<kind> embedded" on top where no --data-root is given: a CPU-sized miniature
-    on embedded data; "<flag>=<value>" on top where a flag has that value, e.g. "mode=wgan"), or with
-    `--resume RUN` RUN/args.json (`resumed_args`). Flags come from the `Args` dataclass (`lr_critic` ->
-    `--lr-critic`, booleans `--flag/--no-flag`); --help shows `about` and each default."""
+    """The run's settings: the method's `Args` and the `Plumbing` fields (`lr_critic` -> `--lr-critic`, booleans
+    `--flag/--no-flag`) from the command line, then the row of `defaults` for the data kind ("toy", "image",
+    "text"; "blog" under `--schedule blog`; "<kind> embedded" on top where no --data-root is given: a CPU-sized
+    miniature on embedded data; "<flag>=<value>" on top where a flag has that value, e.g. "mode=wgan"), or with
+    `--resume RUN` RUN/args.json. --help shows `about`, the method's settings, then the run's."""
+    args_class = dataclasses.make_dataclass(args_class.__name__, [
+        (f.name, f.type, f) for f in dataclasses.fields(Plumbing)], bases=(args_class,))
     parser = _Parser(description=about, formatter_class=argparse.RawDescriptionHelpFormatter,
                      allow_abbrev=False)  # flags exactly as written: --resume checks which ones were given
-    types = field_types(args_class)
+    group, types = parser, field_types(args_class)
     for field in dataclasses.fields(args_class):
-        kind, choices, rows = types[field.name], field.metadata.get("choices"), defaults.items()
+        if field.name == "eval_every":
+            group = parser.add_argument_group("run")  # the Plumbing fields
+        kind, choices = types[field.name], field.metadata.get("choices")
         shown = field.default if field.default is not None else ", ".join(
-            f"{row} {d[field.name]}" for row, d in rows if field.name in d)
-        parser.add_argument("--" + field.name.replace("_", "-"), default=field.default, choices=choices,
-                            help=field.metadata.get("help", "") + (f" (default: {shown})" if shown != "" else ""),
-                            **({"action": argparse.BooleanOptionalAction} if kind is bool else
-                               {"type": kind, "metavar": None if choices else kind.__name__.upper()}))
+            f"{row} {d[field.name]}" for row, d in defaults.items() if field.name in d)
+        group.add_argument("--" + field.name.replace("_", "-"), default=field.default, choices=choices,
+                           help=field.metadata.get("help", "") + (f" (default: {shown})" if shown != "" else ""),
+                           **({"action": argparse.BooleanOptionalAction} if kind is bool else
+                              {"type": kind, "metavar": None if choices else kind.__name__.upper()}))
     argv = sys.argv[1:] if argv is None else list(argv)
     args = args_class(**vars(parser.parse_args(argv)))
     given = {action.dest for action in parser._actions for opt in action.option_strings
@@ -1321,11 +1276,10 @@ def parse_args(args_class, argv, defaults, *, about=""):
                 "mnist", "digits")}.items():
         if wrong and not args.resume:
             fail(message)
-    if os.path.exists(args.runs_dir) and not os.path.isdir(args.runs_dir):
-        fail(f"--runs-dir {args.runs_dir} is a file, not a folder")
+    for flag, folder in (("--runs-dir", args.runs_dir), ("--cache-dir", args.cache_dir)):
+        if folder and os.path.exists(folder) and not os.path.isdir(folder):
+            fail(f"{flag} {folder} is a file, not a folder")
     args.cache_dir = args.cache_dir or os.path.join(args.runs_dir, ".cache")  # never the data folder
-    if os.path.exists(args.cache_dir) and not os.path.isdir(args.cache_dir):
-        fail(f"--cache-dir {args.cache_dir} is a file, not a folder")
     set_threads(args)
     for warning, applies in {  # valid settings that probably are not what was meant: a warning, and the run goes on
             f"--threads {args.threads} on {os.cpu_count()} CPUs: the threads will wait on each other":
@@ -1355,51 +1309,35 @@ def start_notes(args, paper, note=None):
     return [first + paper_line] + ([note[kind]] if note and kind in note else [])
 
 
-RESUME_MAY_CHANGE = ("iters", "device", "threads", "log_every", "resume")
+RESUME_MAY_CHANGE = ("iters", "device", "threads", "log_every", "checkpoint_minutes", "resume")
+MAX_ITERS = 10 ** 9
 
 
 def resumed_args(args, given):
-    """--resume RUN: the settings in RUN/args.json, each checked against its type and choices, with --iters,
-    --device, --threads, --log-every from the command line if given."""
+    """--resume RUN: the settings in RUN/args.json, with --iters, --device, --threads, --log-every and
+    --checkpoint-minutes from the command line if given."""
     others = sorted(name for name in given if name not in RESUME_MAY_CHANGE)
-    if not args.resume:
-        fail("--resume needs a run folder")
     if others:
-        fail("--resume continues a run with its own settings; only --iters, --device, --threads and --log-every may "
-             "be given with it, not " + ", ".join("--" + n.replace("_", "-") for n in others))
+        fail("--resume continues a run with its own settings; only --iters, --device, --threads, --log-every and "
+             "--checkpoint-minutes may be given with it, not " + ", ".join("--" + n.replace("_", "-") for n in others))
     if not os.path.isfile(os.path.join(args.resume, "checkpoint.pt")):
         fail(f"--resume {args.resume}: no checkpoint.pt there")
     try:
-        saved = json.loads(read_regular_file(os.path.join(args.resume, "args.json")))
-    except (OSError, ValueError, RecursionError) as e:
+        with open(os.path.join(args.resume, "args.json"), encoding="utf-8") as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as e:
         fail(f"--resume {args.resume}: its args.json cannot be read ({type(e).__name__})")
-    if not isinstance(saved, dict):
-        fail(f"--resume {args.resume}: its args.json is not a settings object")
-    module = sys.modules.get(type(args).__module__)
-    script = os.path.splitext(os.path.basename(getattr(module, "__file__", None) or ""))[0]
-    writer = saved.get("run", {}).get("script") if isinstance(saved.get("run"), dict) else None
-    if isinstance(writer, str) and script and writer != script:
-        fail(f"--resume {args.resume} is a run of {writer}.py, not {script}.py: python {writer}.py --resume "
-             f"{args.resume}")
-    types, optional = field_types(type(args)), typing.get_type_hints(type(args))
     for field in dataclasses.fields(args):
-        if field.name not in saved or (field.name in given and field.name in RESUME_MAY_CHANGE):
-            continue
-        value, kind, choices = saved[field.name], types[field.name], field.metadata.get("choices")
-        valid = (value is None and optional[field.name] is not kind) or (
-            isinstance(value, kind) or (kind is float and isinstance(value, int))) and (
-            isinstance(value, bool) == (kind is bool)) and not (choices and value not in choices)
-        if not valid:
-            fail(f"--resume {args.resume}: its args.json has {field.name} = {value!r}, not a valid setting")
-        setattr(args, field.name, value)
+        if field.name in saved and not (field.name in given and field.name in RESUME_MAY_CHANGE):
+            setattr(args, field.name, saved[field.name])
     args.resume = os.path.normpath(args.resume)
     return fill_defaults(args, {})
 
 
 def fill_defaults(args, defaults):
     """Set every field still None from `defaults`, then check the numbers by their type: counts positive (the
-    seed in numpy's range), learning rates in (0, 1e30) (inf in float32 would make every weight inf at once),
-    Adam's betas in [0, 1), every other number (penalty weights) finite and >= 0."""
+    seed in numpy's range, --iters at most 10^9), learning rates in (0, 1e30), Adam's betas in [0, 1), every other
+    number (penalty weights) finite and >= 0."""
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -1411,13 +1349,15 @@ def fill_defaults(args, defaults):
             fail(f"--seed must be in 0 .. 2^32 - 1 (numpy's range), got {value}")
         elif isinstance(value, int) and name != "seed" and value <= 0:
             fail(f"{flag} must be positive, got {value}")
+        elif name == "iters" and value > MAX_ITERS:
+            fail(f"--iters {value}: at most {MAX_ITERS:,} iterations")
         elif name.startswith("lr_") and not 0 < value < 1e30:
             fail(f"{flag} must be a positive number below 1e30, got {value}")
         elif name.startswith("beta") and not 0 <= value < 1:
             fail(f"{flag} must be in [0, 1), got {value}")
         elif isinstance(value, float) and not (math.isfinite(value) and value >= 0):
             fail(f"{flag} must be a finite number >= 0, got {value}")
-    name = getattr(args, "run_name", None)
+    name = args.run_name
     if name is not None and (not name or os.sep in name or name in (".", "..") or (os.altsep and os.altsep in name)):
         fail(f"--run-name {name!r} must be a plain folder name (no '/', not '..')")
     return args
@@ -1514,10 +1454,10 @@ def seed_everything(seed):
 
 def numpy_state(state, plain=True):
     """A numpy RandomState state as plain values and a tensor (which torch.load(weights_only=True) reads), and back."""
-    name, keys, position, has_gauss, cached = state
+    name, keys, position, has_gauss, cached_gauss = state
     if plain:
-        return [name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached)]
-    return name, keys.numpy().astype(np.uint32), position, has_gauss, cached
+        return [name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached_gauss)]
+    return name, keys.numpy().astype(np.uint32), position, has_gauss, cached_gauss
 
 
 def rng_state():
@@ -1564,9 +1504,7 @@ def run_record(state):
 
 class Run:
     """runs/<script>__<dataset>__<seed>__<time>/ with args.json, metrics.csv, samples, TensorBoard events,
-    checkpoint.pt and .lock (held while a process trains there: a second one gets a line naming the holder).
-    `start` makes and locks it once data and nets are ready, so a run stopped or failing before that leaves
-    nothing; `abandon` removes a folder with no checkpoint yet. Under torchrun only rank 0 writes."""
+    checkpoint.pt and .lock (held while a process trains there). Under torchrun only rank 0 writes."""
 
     current = None  # the Run of this process, for run_cli's clean-up and exit status
     cli = False     # run by run_cli: the process exits when the run ends
@@ -1576,228 +1514,143 @@ class Run:
         self.notes = start_notes(args, paper or {}, note)  # printed by `start`
         name = args.run_name or f"{script}__{args.dataset}__{args.seed}__{datetime.datetime.now():%Y%m%d-%H%M%S}"
         self.dir = args.resume or os.path.join(args.runs_dir, name)
-        self.created, self.lock_file, self.tb, self.handlers = False, None, None, {}
+        self.lock_file, self.tb, self.handlers = None, None, {}
         self.start_time, self.elapsed_before = time.time(), 0.0  # wall-clock seconds of a resumed run's earlier parts
         self.stop_signal = None  # the Ctrl-C / SIGTERM that arrived in this process (run_cli exits 128 + it)
         self.stopping = False    # checkpoint_due saw a stop signal (on any rank): the loop ends after this iteration
         self.train, self.last_log = None, None  # the latest iteration's terms; (iteration, time) of the last log
         self.train_at_checkpoint = {}  # a resumed checkpoint's loss terms, for the row of its evaluation
-        self.saved_step = None  # the step of the last checkpoint this process wrote
-        if Run.current is not None:
-            Run.current.release()  # one run at a time in a process: the previous one has ended
+        self.saved_step, self.saved_time = None, time.time()  # the last checkpoint this process wrote, and when
         Run.current = self
-        if self.writes and not args.resume and args.run_name and os.path.exists(self.dir):
-            self.refuse_taken_name()  # now, not after the data has loaded
+        if self.writes and not args.resume and args.run_name and os.path.exists(self.path("checkpoint.pt")):
+            fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new --run-name")
 
     def path(self, name):
         return os.path.join(self.dir, name)
 
     def make_folder(self):
-        """mkdir is atomic: an auto-named run that meets a folder of its name (another run started in the same
-        second) takes the next free suffix, so two processes never share one."""
-        self.made_runs_dir = not os.path.isdir(self.args.runs_dir)
+        """A named run takes its folder (one without a checkpoint is a start that died: it is reused once the lock
+        shows no process in it); an auto-named run that meets a folder of its name takes the next free suffix."""
         os.makedirs(self.args.runs_dir, exist_ok=True)
-        base, suffix = self.dir, 2
-        while not self.created:
-            try:
-                os.mkdir(self.dir)
-                self.created = True
-            except FileExistsError:
-                if self.args.run_name:
-                    self.refuse_taken_name()  # stops here, or has removed a leftover: the name is free again
-                else:
-                    self.dir, suffix = f"{base}-{suffix}", suffix + 1
-
-    def refuse_taken_name(self):
-        """A --run-name whose folder exists. In use: one line naming the process. Being made by another run
-        started under the same name a moment ago (nothing in it but what a start writes, its lock not taken yet):
-        one line saying so. The leftover of a run stopped before its first checkpoint (its lock free or never
-        written, nothing in it but what a start writes): removed, and the name is free again. Anything else is
-        refused: nothing of it is touched."""
-        import fcntl
-        import shutil
-        started = {".lock", "args.json"}  # and TensorBoard's first file, temporary files of killed writes
-        names = os.listdir(self.dir) if os.path.isdir(self.dir) else None
-        only_a_start = names is not None and all(
-            n in started or n.startswith("events.out.tfevents.") or ".tmp" in n for n in names)
-        if not os.path.exists(self.path("checkpoint.pt")) and only_a_start:
-            if os.path.isfile(self.path(".lock")):
-                with open(self.path(".lock")) as lock:
-                    try:
-                        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        fail(f"{self.dir} is in use by {lock.read().strip() or 'another process'}; wait for it to "
-                             "end or pass a new --run-name")
-            age = time.time() - max(os.stat(p).st_mtime for p in [self.dir] + [self.path(n) for n in names])
-            if age < 10:  # a start that is making it now (mkdir before its lock), or one that died this moment
-                fail(f"{self.dir} was made {age:.0f} s ago by another run starting under this name; wait for it, or "
-                     "pass a new --run-name")
-            shutil.rmtree(self.dir)
-            print(f"warning: removed {self.dir}, left by a run stopped before its first checkpoint", file=sys.stderr)
+        if self.args.run_name:
+            os.makedirs(self.dir, exist_ok=True)
             return
-        if not os.path.exists(self.path("checkpoint.pt")):
-            fail(f"run folder {self.dir} exists already and holds no checkpoint: remove it to start again, or pass a "
-                 "new --run-name")
-        fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new --run-name")
+        base, suffix = self.dir, 2
+        while True:
+            try:
+                return os.mkdir(self.dir)  # atomic: two runs started in the same second get two folders
+            except FileExistsError:
+                self.dir, suffix = f"{base}-{suffix}", suffix + 1
 
     def lock(self):
-        """Hold an exclusive lock on RUN/.lock until `release` (the loop's end) or this process's exit."""
+        """Hold an exclusive lock on RUN/.lock until `release` or this process's exit; a second process is refused."""
         import fcntl
-        try:  # never through a link, never a pipe: O_NOFOLLOW, and a regular file checked before reading
-            fd = os.open(self.path(".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
-        except OSError as e:
-            fail(f"{self.path('.lock')} cannot be opened as the run's lock file ({e.strerror})")
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            fail(f"{self.path('.lock')} is not a regular file; remove it")
-        self.lock_file = os.fdopen(fd, "r+")
+        self.lock_file = open(self.path(".lock"), "a+")
         try:
             fcntl.flock(self.lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            self.lock_file.seek(0)
             holder = self.lock_file.read().strip() or "another process"
             self.lock_file.close()
             self.lock_file = None
-            fail(f"{self.dir} is in use by {holder}; wait for it to end (or stop it) before using this folder")
-        holder = f"process {os.getpid()} on {platform.node()} since {datetime.datetime.now():%Y-%m-%d %H:%M:%S}\n"
-        try:  # unbuffered: a full disk fails here, once, not again when the file is closed
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, holder.encode(), 0)
-        except OSError as e:
-            self.lock_file.close()
-            self.lock_file = None
-            fail(f"{self.path('.lock')} cannot be written ({e.strerror})")
+            fail(f"{self.dir} is in use by {holder}; wait for it to end (or stop it), or pass a new --run-name")
+        if self.writes and not self.args.resume and os.path.exists(self.path("checkpoint.pt")):
+            fail(f"run folder {self.dir} exists already; pass --resume {self.dir} to continue it, or a new --run-name")
+        self.lock_file.truncate(0)
+        self.lock_file.write(f"process {os.getpid()} on {platform.node()} since {datetime.datetime.now():%H:%M:%S}\n")
+        self.lock_file.flush()
 
     def release(self):
-        """Let go of RUN/.lock (emptied: a finished run's names no process), close the TensorBoard file and give
-        Ctrl-C / SIGTERM back what they meant before the run (under run_cli: nothing, the process is ending and
-        the run's files are final; a signal now would only turn a finished run's exit status into a kill's)."""
+        """Let go of RUN/.lock, close the TensorBoard file (a full disk there was already reported) and give Ctrl-C /
+        SIGTERM back (under run_cli: ignored, the process is ending and the run's files are final)."""
         for signum, previous in self.handlers.items():
             with contextlib.suppress(ValueError):  # not the main thread
                 signal.signal(signum, signal.SIG_IGN if Run.cli else previous)
         self.handlers = {}
-        if self.tb is not None:
-            self.tb.close()
-        if self.lock_file is not None:
-            with contextlib.suppress(OSError):
-                self.lock_file.truncate(0)
-            self.lock_file.close()
+        with contextlib.suppress(Exception):
+            if self.tb is not None:
+                self.tb.close()
+        with contextlib.suppress(OSError):
+            if self.lock_file is not None:
+                self.lock_file.close()
         self.tb = self.lock_file = None
-
-    def abandon(self):
-        """After a failure: a folder this run created holds nothing worth keeping before its first checkpoint
-        (and the runs folder it made, if nothing else is in it)."""
-        if self.created and self.writes and not os.path.exists(self.path("checkpoint.pt")):
-            import shutil
-            shutil.rmtree(self.dir, ignore_errors=True)
-            if self.made_runs_dir:
-                with contextlib.suppress(OSError):
-                    os.rmdir(self.args.runs_dir)
-        self.created = False
-        self.release()
 
     def seconds(self):
         return self.elapsed_before + time.time() - self.start_time
 
-    # -- the start: a new run's args.json, or a resumed run's checkpoint
-
     def start(self, evaluate=None, **state):
         """Make and lock the run folder. A new run: write args.json, return 0. A resumed run: load checkpoint.pt
         into the given objects (nets, optimisers, data stream) and the RNGs, drop the metrics.csv rows logged after
-        it, run `evaluate` for it if its own row is missing (a process killed between the checkpoint and the row),
-        note the resume in args.json, return its step. From then on Ctrl-C / SIGTERM ask the loop to stop and save."""
+        it, evaluate it if its row is missing (a kill between the checkpoint and the row), note the resume in
+        args.json, return its step. From then on Ctrl-C / SIGTERM ask the loop to stop and save."""
         self.start_time, step = time.time(), 0
         state = {k: v for k, v in state.items() if v is not None}  # e.g. no generator optimiser: nothing to keep
         if self.writes:
             if not self.args.resume:
                 self.make_folder()
             self.lock()
-            for leftover in glob.glob(os.path.join(glob.escape(self.dir), "*.tmp[0-9]*")):  # of a killed process
-                with contextlib.suppress(OSError):
-                    os.remove(leftover)
+            for leftover in glob.glob(os.path.join(glob.escape(self.dir), ".*.tmp")):  # our killed writes' copies
+                os.remove(leftover)
         if self.args.resume:
-            step = self.load_checkpoint(state)
+            step, evaluated = self.load_checkpoint(state)
             if self.args.iters < step:
                 fail(f"{self.dir} is at iteration {step}; --iters {self.args.iters} is below it: pass --iters N "
                      f"above {step} to train further")
-            if self.args.iters == step and (evaluate is None or self.has_row(step)):
-                print(f"{self.dir} has already finished its {step} iterations; pass --iters N to train further")
-                self.catch_stop_signals()
-                return step
             if rank() != 0:  # every rank resumed rank 0's streams: give each its own again
                 seed_everything(self.args.seed + rank() + step)
+        missing = bool(step) and evaluated and evaluate is not None and not any(
+            int(r["iteration"]) == step for r in read_metrics_rows(self.path("metrics.csv")))
         if self.writes:
             self.args.run_name = os.path.basename(self.dir)
             record, run = dataclasses.asdict(self.args), {"script": self.script, **run_record(state)}
-            if step:  # the rows logged after this checkpoint will be logged again; one row per iteration, in order
-                rows = read_metrics_rows(self.path("metrics.csv"), keep_aside=True)
-                kept = {int(r["iteration"]): r for r in rows if int(r["iteration"]) <= step}  # an iteration's last
-                write_metrics_rows(self.path("metrics.csv"), [kept[i] for i in sorted(kept)])
-                saved = json.loads(read_regular_file(self.path("args.json")))
+            if step:  # the rows logged after this checkpoint will be logged again: one row per evaluation
+                rows = [r for r in read_metrics_rows(self.path("metrics.csv")) if int(r["iteration"]) <= step]
+                write_metrics_rows(self.path("metrics.csv"), rows)
+                with open(self.path("args.json"), encoding="utf-8") as f:
+                    saved = json.load(f)
                 changed = {k: v for k, v in record.items() if k in saved and saved[k] != v and k != "resume"}
                 record = {**saved, **changed, "resumes": saved.get("resumes", []) + [
                     {"iteration": step, "changed": changed, "run": run}]}
             else:
                 record["run"] = run
             write_atomically(self.path("args.json"), lambda f: json.dump(record, f, indent=2))
-            missing = bool(step) and evaluate is not None and not self.has_row(step)
             self.open_tensorboard(step, keep_step=not missing)
-            if missing:  # killed between the checkpoint and its row: the same samples (fixed noise), the same row
-                if self.tb is not None and (step % self.args.log_every == 0 or step == self.args.iters):
-                    for name, value in self.train_at_checkpoint.items():
-                        self.tb.add_scalar(f"train/{name}", value, step)
-                self.log_metrics(step, evaluate(step))
+        if missing:  # killed between the checkpoint and its row: the same samples (fixed noise), the same row
+            self.log_metrics(step, evaluate, due=True)
         for line in self.notes:  # what the CPU demo trains, how to run the paper's setting
             print(f"{self.script}: {line}")
         print(f"resumed {self.dir} at iteration {step}" if step else f"{self.script}: writing to {self.dir}")
+        if step == self.args.iters:
+            print(f"{self.dir} has finished its {step} iterations; pass --iters N to train further")
         self.last_log = (step, time.time())  # the first logged iteration has its iterations/s too
         self.catch_stop_signals()
         return step
 
-    def has_row(self, step):
-        return any(int(r["iteration"]) == step for r in read_metrics_rows(self.path("metrics.csv")))
-
     def load_checkpoint(self, state):
-        """Load checkpoint.pt into `state`'s objects and the RNGs; its step. Anything but a checkpoint of this script
-        with matching shapes is one line (weights_only: nothing in the file runs)."""
+        """Load checkpoint.pt into `state`'s objects and the RNGs (weights_only: nothing in the file runs); returns
+        its step and whether an evaluation row belongs to it. A checkpoint of another script, of other data or of
+        other shapes is one line."""
         path = self.path("checkpoint.pt")
         try:
-            with warnings.catch_warnings():  # a foreign pickle's protocol warning: the error line says it all
-                warnings.simplefilter("ignore")
-                payload = torch.load(path, map_location="cpu", weights_only=True)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:
-            fail(f"{path} cannot be read ({type(e).__name__}): damaged, cut short, or not a checkpoint this project "
-                 "wrote")
+            fail(f"{path} cannot be read ({type(e).__name__}): damaged, cut short, or not a checkpoint of this project")
         if not isinstance(payload, dict) or payload.get("script") != self.script:
-            fail(f"{path} was written by {payload.get('script') if isinstance(payload, dict) else 'something else'}, "
-                 f"not {self.script}")
-        if payload.get("dataset", self.args.dataset) != self.args.dataset:
-            fail(f"{path} was trained on {payload['dataset']!r}; args.json now says {self.args.dataset!r} (edited?): "
-                 "a resume continues on the data it started with")
-        try:
-            for name, obj in state.items():
-                obj, saved_type = unwrap(obj), payload.get("types", {}).get(name, type(unwrap(obj)).__name__)
-                if saved_type != type(obj).__name__:
-                    fail(f"{path}: its {name} is {saved_type}, this run's {type(obj).__name__} (args.json changed?)")
-                optimizer = isinstance(obj, torch.optim.Optimizer)
-                settings = [dict(g) for g in obj.param_groups] if optimizer else []  # this run's, before the load
-                try:
-                    obj.load_state_dict(payload[name])
-                except (RuntimeError, KeyError, ValueError) as e:
-                    fail(f"{path}: its {name} does not match this run's ({' '.join(str(e).split())[:300]})")
-                if optimizer:
-                    check_optimizer_state(obj, settings, f"{path} is damaged (its {name}", f"{path}: its {name}")
-            set_rng_state(payload["rng"])
-            self.train_at_checkpoint = {k: float(v) for k, v in payload.get("train", {}).items()}
-            self.elapsed_before, step = float(payload["seconds"]), int(payload["step"])
-        except UserError:
-            raise
-        except Exception as e:  # a damaged file that still unpickles: wrong types, missing keys
-            fail(f"{path} is damaged ({type(e).__name__}: {str(e).splitlines()[0][:80]})")
-        if not 0 < step <= 10 ** 9:
-            fail(f"{path} is damaged (step {step})")
-        if not 0 <= self.elapsed_before < float("inf"):
-            fail(f"{path} is damaged (seconds {self.elapsed_before})")
-        return step
+            writer = payload.get("script") if isinstance(payload, dict) else None
+            fail(f"{path} was written by {writer or 'something else'}, not {self.script}" + (
+                f": python {writer}.py --resume {self.dir}" if writer else ""))
+        if payload["dataset"] != self.args.dataset:
+            fail(f"{path} was trained on {payload['dataset']!r}; args.json now says {self.args.dataset!r}: a resume "
+                 "continues on the data it started with")
+        for name, obj in state.items():
+            try:
+                unwrap(obj).load_state_dict(payload[name])
+            except (RuntimeError, KeyError, ValueError) as e:
+                fail(f"{path}: its {name} does not match this run's ({' '.join(str(e).split())[:300]})")
+        set_rng_state(payload["rng"])
+        self.train_at_checkpoint = payload["train"]
+        self.elapsed_before = payload["seconds"]
+        return payload["step"], payload.get("evaluated", True)
 
     def open_tensorboard(self, step, keep_step=True):
         """The TensorBoard event file in the run folder (`tensorboard --logdir runs`); a resumed run hides the
@@ -1807,7 +1660,6 @@ class Run:
         except ImportError:
             print("warning: no TensorBoard logging: pip install tensorboard", file=sys.stderr)
             return
-        threading.excepthook = quiet_tensorboard_thread
         self.tb = SummaryWriter(self.dir, purge_step=(step + keep_step) if step else None)
         if not step:
             self.tb.add_text("args", "\n".join(f"    {k}: {v}" for k, v in dataclasses.asdict(self.args).items()))
@@ -1827,7 +1679,7 @@ class Run:
 
     def steps(self, start):
         """The iterations start .. args.iters - 1 with a progress bar; ends early after the iteration in which
-        `checkpoint_due` saw a stop signal; at the end, Ctrl-C means again what it meant before the run."""
+        `checkpoint_due` saw a stop signal."""
         from tqdm import tqdm
         try:
             for step in tqdm(range(start, self.args.iters), initial=start, total=self.args.iters, dynamic_ncols=True,
@@ -1839,20 +1691,17 @@ class Run:
             self.release()
 
     def raise_if_not_finite(self, step, scalars):
-        """Stop with one line when a logged loss term is NaN or inf (a non-finite loss makes every later one
-        non-finite: the weights it updated are), naming the iteration and the terms."""
+        """Stop with one line when a logged loss term is NaN or inf, naming the iteration and the terms."""
         bad = [name for name, value in scalars.items() if not math.isfinite(value) and not name.endswith("_grad_norm")]
         if bad:
-            fail(f"non-finite {', '.join(bad)} at iteration {step}; stopping ({self.last_good_checkpoint()})")
-
-    def last_good_checkpoint(self):
-        return f"the last good checkpoint is {self.path('checkpoint.pt')}" if os.path.exists(
-            self.path("checkpoint.pt")) else "no checkpoint was written yet"
+            kept = os.path.exists(self.path("checkpoint.pt"))
+            fail(f"non-finite {', '.join(bad)} at iteration {step}; stopping (" + (
+                f"the last good checkpoint is {self.path('checkpoint.pt')})" if kept else "no checkpoint yet)"))
 
     def log_train(self, step, terms, generator, critic):
         """Every iteration: keep the loss terms for metrics.csv; every --log-every iterations (and the last) stop if
-        one is non-finite, and write them to TensorBoard as train/<name> with the nets' gradient norms and
-        iterations/s. One device sync per logged iteration, none otherwise."""
+        one is non-finite, and write them to TensorBoard with the nets' gradient norms and iterations/s. One device
+        sync per logged iteration, none otherwise."""
         self.train = (terms, generator, critic)
         if step % self.args.log_every and step != self.args.iters:
             return
@@ -1866,58 +1715,66 @@ class Run:
             for name, value in scalars.items():
                 self.tb.add_scalar(f"train/{name}", value, step)
 
+    def evaluation_due(self, done):
+        return done % self.args.eval_every == 0 or done == self.args.iters or self.stopping
+
     def checkpoint_due(self, done):
-        """Evaluate and save after `done` iterations? Every args.eval_every, at the last one, and when a stop
-        signal came (read once per iteration: one all-reduce under torchrun, the same answer on every rank)."""
-        stop = self.stop_signal is not None
+        """Save after `done` iterations? Every --eval-every, every --checkpoint-minutes, at the last one, and after a
+        stop signal (read once per iteration: one all-reduce under torchrun, the same answer on every rank)."""
+        stop, late = self.stop_signal is not None, time.time() - self.saved_time > 60 * self.args.checkpoint_minutes
         import torch.distributed as dist
         if dist.is_available() and dist.is_initialized():
-            flag = torch.tensor([float(stop)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+            flag = torch.tensor([float(stop), float(late)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            stop = bool(flag.item())
+            stop, late = bool(flag[0]), bool(flag[1])
         self.stopping = stop
-        return done % self.args.eval_every == 0 or done == self.args.iters or stop
+        return self.evaluation_due(done) or late
 
     def save(self, step, **state):
-        """Write checkpoint.pt atomically: a crash never leaves a broken one. First check the losses and every
-        weight and optimiser statistic: an update that made them inf/NaN (a huge learning rate or penalty
-        weight) stops the run with one line, and the last good checkpoint stays."""
+        """Write checkpoint.pt atomically: a crash never leaves a broken one. An update that made a loss, a weight
+        or an optimiser statistic inf/NaN stops the run with one line, and the last good checkpoint stays."""
         train = train_scalars(*self.train) if self.train else {}
         self.raise_if_not_finite(step, train)
         state = {k: v for k, v in state.items() if v is not None}
         states = {k: unwrap(v).state_dict() for k, v in state.items()}
         bad = [name for name, sd in states.items() if not all_finite(sd)]
         if bad:
-            fail(f"non-finite values in {', '.join(bad)} after iteration {step} (an optimiser step overflowed: "
-                 f"lower the learning rate or the penalty weight); stopping ({self.last_good_checkpoint()})")
+            kept = os.path.exists(self.path("checkpoint.pt"))
+            fail(f"non-finite values in {', '.join(bad)} after iteration {step} (an optimiser step overflowed: lower "
+                 f"the learning rate or the penalty weight); stopping (" + (
+                     f"the last good checkpoint is {self.path('checkpoint.pt')})" if kept else "no checkpoint yet)"))
         if self.writes:
             self.flush_tensorboard()  # every point up to this step on disk before the checkpoint lands
             payload = {"script": self.script, "dataset": self.args.dataset, "step": step, "seconds": self.seconds(),
-                       "rng": rng_state(), "train": train,
-                       "types": {k: type(unwrap(v)).__name__ for k, v in state.items()}, **states}
+                       "evaluated": self.evaluation_due(step), "rng": rng_state(), "train": train, **states}
             write_atomically(self.path("checkpoint.pt"), lambda f: torch.save(payload, f), binary=True)
-        self.saved_step = step
+        self.saved_step, self.saved_time = step, time.time()
 
-    def log_metrics(self, step, metrics):
-        """One metrics.csv row per evaluation: iteration, wall-clock seconds, the latest loss terms and gradient
-        norms, then the metrics (6 significant digits). The metrics and the samples go to TensorBoard first,
-        flushed: a row on disk means its TensorBoard points are on disk too (what a resume relies on)."""
+    def log_metrics(self, step, evaluate, due=None):
+        """When an evaluation is due (every --eval-every, the last iteration, a stop: quick, no FID), `evaluate` it
+        and write one metrics.csv row: iteration, wall-clock seconds, the latest loss terms and gradient norms,
+        then the metrics (6 significant digits). TensorBoard gets the metrics and samples first, flushed: a row on
+        disk means its TensorBoard points are on disk too (what a resume relies on)."""
+        if not (self.evaluation_due(step) if due is None else due):
+            return
+        metrics = evaluate(step, quick=self.stopping)
         if not self.writes:
             return
         train = train_scalars(*self.train) if self.train else self.train_at_checkpoint
         row = {"iteration": step, "seconds": round(self.seconds(), 2),
                **{k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in {**train, **metrics}.items()}}
         if self.tb is not None:
-            for name, value in metrics.items():
+            for name, value in {**(train if due else {}), **metrics}.items():
                 if isinstance(value, (int, float)) and not name.endswith(("_bayes", "_floor")):
-                    self.tb.add_scalar(f"eval/{name}", value, step)
+                    self.tb.add_scalar(f"{'eval' if name in metrics else 'train'}/{name}", value, step)
             for name in (f"toy_{step:07d}.png", f"samples_{step:07d}.png"):
                 if os.path.exists(self.path(name)):
                     from PIL import Image
                     with Image.open(self.path(name)) as image:
                         self.tb.add_image("samples", np.asarray(image.convert("RGB")), step, dataformats="HWC")
             if os.path.exists(self.path(f"samples_{step:07d}.txt")):
-                lines = read_regular_file(self.path(f"samples_{step:07d}.txt")).splitlines()[:20]
+                with open(self.path(f"samples_{step:07d}.txt"), encoding="utf-8") as f:
+                    lines = f.read().splitlines()[:20]
                 self.tb.add_text("samples", "\n".join("    " + line for line in lines), step)  # a code block
             self.flush_tensorboard()
         append_metrics_row(self.path("metrics.csv"), row)
@@ -1931,73 +1788,38 @@ class Run:
             if self.tb is not None:
                 self.tb.flush()
         except OSError as e:
-            fail(self.tensorboard_failed(e))
-
-    def tensorboard_failed(self, error):
-        return f"TensorBoard events cannot be written in {self.dir} ({error.strerror or error})"
+            fail(f"TensorBoard events cannot be written in {self.dir} ({e.strerror or e})")
 
 
-def quiet_tensorboard_thread(args):
-    """threading.excepthook: TensorBoard's writer thread failing to write (a full disk) prints nothing; the main
-    thread's next TensorBoard call raises the same error, which run_cli makes one line naming the run folder."""
-    if not (issubclass(args.exc_type, OSError) and "tensorboard" in type(args.thread).__module__):
-        threading.__excepthook__(args)
+# ---- files: metrics.csv, atomic writes, caches ---------------------------------------------------------------
 
 
-# ---- files: metrics.csv, atomic writes, regular files only ---------------------------------------------------
-
-
-def read_metrics_rows(path, keep_aside=False):
-    """metrics.csv as dicts; rows that are not whole (a torn last line, a foreign line) are left out. A UTF-8
-    byte-order mark (a spreadsheet's "CSV UTF-8") is not part of the first column's name. keep_aside (before the
-    file is rewritten): when whole lines cannot be read as rows (a renamed column, a foreign header, stray text),
-    the file is first copied aside as it is, and one line names the copy; nothing is lost."""
+def read_metrics_rows(path):
+    """metrics.csv as dicts (a spreadsheet's byte-order mark aside); a row cut short by a kill is left out."""
     if not os.path.exists(path):
         return []
-    text = read_regular_file(path, errors="replace").lstrip("\ufeff")
-    whole = text[:text.rfind("\n") + 1]  # a last line without its newline is torn
-    lines = [line for line in whole.split("\n") if line.strip()]  # only "\n" ends a line: a stray "\r" is in one
-
-    def fields(line):  # one line's fields; None for a line that is no CSV row (NUL, a stray "\r", a huge field)
-        line = line.removesuffix("\r")
-        if len(line) > 100_000 or "\r" in line:
-            return None
-        with contextlib.suppress(csv.Error):
-            return next(csv.reader([line]), [])
-    header = (fields(lines[0]) if lines else None) or []
-    at = header.index("iteration") if "iteration" in header else None
-    rows = [dict(zip(header, values)) for values in map(fields, lines[1:]) if at is not None and values is not None
-            and len(values) == len(header) and values[at].isdigit()]
-    iterations = [int(r["iteration"]) for r in rows]
-    disordered = any(later <= earlier for earlier, later in zip(iterations, iterations[1:]))  # a row twice, or late
-    if keep_aside and (len(lines) > 1 + len(rows) or (lines and not lines[0].startswith("iteration,")) or disordered):
-        base = f"{path}.unreadable-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-        aside = next(name for name in itertools.chain([base], (f"{base}-{n}" for n in itertools.count(2)))
-                     if not os.path.lexists(name))  # two in one second: the earlier copy stays
-        import shutil
-        shutil.copyfile(path, aside)
-        what = "rows out of order or twice" if disordered else "lines that are not rows of this project's metrics"
-        print(f"warning: {path} holds {what}; the file as it was is kept in {aside}", file=sys.stderr)
-    return rows
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return [r for r in csv.DictReader(f) if None not in r.values() and (r.get("iteration") or "").isdigit()]
 
 
 def append_metrics_row(path, row):
-    """Add one row to metrics.csv: appended when the header already has its columns in order and the file ends
-    whole (a row costs a row), else the file is rewritten whole with the new column (`write_metrics_rows`)."""
-    with contextlib.suppress(OSError):
-        with open(path, "rb") as f:
-            header = f.readline().decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r\n")
-            f.seek(-1, os.SEEK_END)
-            whole = f.read(1) == b"\n"
-        if whole and header == ",".join(row) and stat.S_ISREG(os.stat(path).st_mode):
+    """Add one row to metrics.csv, on the disk before the next step: appended when the header has its columns,
+    else the file is rewritten whole with the new column (`write_metrics_rows`). A failed write is an error."""
+    if os.path.exists(path):
+        with open(path, encoding="utf-8-sig") as f:
+            header = f.readline().rstrip("\r\n")
+        if header == ",".join(row):
             line = io.StringIO()
             csv.writer(line).writerow(list(row.values()))
-            with open(path, "a", encoding="utf-8") as f:
-                f.write(line.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
+            try:
+                with open(path, "a", encoding="utf-8") as f:
+                    f.write(line.getvalue())
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as e:  # the error names the file; a part of the row there is dropped on a resume
+                raise OSError(e.errno, e.strerror, path) from None
             return
-    write_metrics_rows(path, read_metrics_rows(path, keep_aside=True) + [row])
+    write_metrics_rows(path, read_metrics_rows(path) + [row])
 
 
 def write_metrics_rows(path, rows):
@@ -2010,35 +1832,6 @@ def write_metrics_rows(path, rows):
     write_atomically(path, write)
 
 
-def check_optimizer_state(optimizer, settings, damaged, its):
-    """An optimiser just loaded from a checkpoint: its settings (lr, betas, eps...) of the kinds of this run's
-    `settings`, each parameter's step count whole and in [0, 1e12], its moments finite and of the parameter's shape."""
-    for ours, saved in zip(settings, optimizer.param_groups):
-        for key, value in saved.items():
-            if key != "params" and key in ours and not same_kind_of_setting(ours[key], value):
-                fail(f"{damaged}'s {key} is {str(value)[:40]!r})")
-    for p, state in optimizer.state.items():
-        count = float(state.get("step", 0))
-        if not (0 <= count <= 10 ** 12 and count == int(count)) or not all_finite(state):
-            fail(f"{damaged} holds a step count of {count:g} or non-finite moments)")
-        if any(torch.is_tensor(v) and v.dim() and v.shape != p.shape for v in state.values()):
-            fail(f"{its} holds statistics of another shape than the parameters")
-
-
-def same_kind_of_setting(ours, saved):
-    """An optimiser setting read from a checkpoint is what this run's would be: a finite number where it has a
-    number, a tuple of as many where it has a tuple, the same flag or None where it has one."""
-    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    if isinstance(ours, bool) or ours is None:
-        return saved is None or isinstance(saved, bool) or type(saved) is type(ours)
-    if number(ours) or (torch.is_tensor(ours) and ours.dim() == 0):
-        return number(saved) or (torch.is_tensor(saved) and saved.dim() == 0 and bool(torch.isfinite(saved)))
-    if isinstance(ours, (tuple, list)):
-        return (isinstance(saved, (tuple, list)) and len(saved) == len(ours)
-                and all(same_kind_of_setting(a, b) for a, b in zip(ours, saved)))
-    return type(saved) is type(ours)
-
-
 def all_finite(state):
     """Every floating-point number in a (nested) state dict is finite."""
     if isinstance(state, torch.Tensor):
@@ -2048,28 +1841,18 @@ def all_finite(state):
     return not isinstance(state, float) or math.isfinite(state)
 
 
-def read_regular_file(path, errors="strict"):
-    """A text file's content; a named pipe or a device is refused instead of read (it could block for ever)."""
-    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", path)
-        return f.read().decode("utf-8", errors)
-
-
 def write_atomically(path, write, binary=False):
-    """Write a file whole or not at all: write(f) into a temp file beside it (created anew, never through a
-    link), flushed to the disk, then renamed over `path`."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(tmp)  # a leftover of a killed process with this pid, or a planted link: gone, not followed
+    """Write a file whole or not at all: write(f) into a uniquely named temporary file beside it (.NAME.XXXX.tmp),
+    flushed to the disk, then renamed over `path`. A failure names the file; the old one, if any, is whole."""
+    import tempfile
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": "", "encoding": "utf-8"})) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:  # a full disk: the error names the file (the old one, if any, is whole)
+    except OSError as e:
         raise OSError(e.errno, e.strerror or str(e), path) from None
     except RuntimeError as e:  # torch.save reports a failed write as a RuntimeError
         raise OSError(errno.EIO, f"cannot be written ({' '.join(str(e).split())[:120]})", path) from None
@@ -2078,36 +1861,22 @@ def write_atomically(path, write, binary=False):
             os.remove(tmp)
 
 
-# ---- caches: decoded images, n-gram counts, FID statistics (args.cache_dir) ------------------------------------
-
-
-def load_npz(path, keys):
-    """The arrays `keys` of an .npz file, read now (a damaged file fails here, not later)."""
-    with np.load(path, allow_pickle=False) as saved:
-        return [saved[k] for k in keys]
-
-
-def load_cached(path, loader):
-    """loader(path) if a cache file is there and readable; None (recompute) when it is missing or damaged."""
-    with contextlib.suppress(Exception):  # a half-written or foreign file: ignored, and rewritten whole
-        return loader(path) if path is not None and os.path.isfile(path) else None
-
-
-def save_cached(path, saver):
-    """saver(file), written atomically to `path`; no cache on a full or read-only disk (only an optimisation).
-    Half copies left by killed writers of any cache file in the folder (whose key may since have changed: a
-    CelebA one is 2.5 GB) are removed first."""
-    if path is None:
-        return
-    for leftover in glob.glob(os.path.join(glob.escape(os.path.dirname(path) or "."), "*.tmp[0-9]*")):
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(int(leftover.rsplit(".tmp", 1)[1]), 0)  # its writer still alive: leave it
-            continue
-        with contextlib.suppress(OSError):
-            os.remove(leftover)
-    with contextlib.suppress(OSError):
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        write_atomically(path, saver, binary=True)
+def cached(cache_dir, name, key, compute):
+    """compute() (a dict of numpy arrays) once per key: kept in CACHE_DIR/<name>_<digest of key>.npz, where `key`
+    holds everything the result is computed from (a changed input is another key). Without a cache folder, or on a
+    full or read-only disk, it is computed each time."""
+    if not cache_dir:
+        return compute()
+    key = key.encode() if isinstance(key, str) else key
+    path = os.path.join(cache_dir, f"{name}_{hashlib.sha1(key).hexdigest()[:16]}.npz")
+    if os.path.isfile(path):
+        with np.load(path) as saved:
+            return {k: saved[k] for k in saved.files}
+    result = compute()
+    with contextlib.suppress(OSError):  # only an optimisation
+        os.makedirs(cache_dir, exist_ok=True)
+        write_atomically(path, lambda f: np.savez(f, **result), binary=True)
+    return result
 
 
 if __name__ == "__main__":

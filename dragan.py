@@ -44,19 +44,8 @@ class Args:
     critic_norm: str = arg("none", "normalisation in the DCGAN critic", choices=("none", "layer", "batch"))
     generator_batch_norm: Optional[bool] = arg(None, "batch norm in the text generator (FOGAN/TTUR's --batch_norm_g)")
     image_size: Optional[int] = arg(None, "image side (64 DCGAN, 32 DCGAN, 28 MNIST nets); default per dataset")
-    eval_every: Optional[int] = arg(None, "evaluate, write samples and a checkpoint every N iterations")
-    eval_samples: Optional[int] = arg(None, "samples per evaluation (toy 1000, text 6400, images 10000)")
     fid_weights: Optional[str] = arg(None, "pytorch-fid's pt_inception-2015-12-05-6726825d.pth ('none': no FID; 'download')")
     fid_stats: Optional[str] = arg(None, "real-set FID statistics .npz (mu, sigma), e.g. TTUR's; default: computed, cached")
-    seed: int = arg(1, "seed of python, numpy and torch")
-    device: str = arg("auto", "cuda if available, else cpu")
-    amp: str = arg("none", "bf16: nets in bfloat16 autocast (scores, norms, losses in float32)", choices=("none", "bf16"))
-    runs_dir: str = arg("runs", "where run folders go")
-    cache_dir: Optional[str] = arg(None, "cache of decoded images, n-gram counts, FID statistics (default: RUNS_DIR/.cache)")
-    run_name: Optional[str] = arg(None, "run folder name (default: script__dataset__seed__time)")
-    resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt (with its own settings)")
-    threads: Optional[int] = arg(None, "CPU threads for torch (default: $OMP_NUM_THREADS, else half the CPUs)")
-    log_every: int = arg(10, "TensorBoard scalars (losses, penalty, W estimate, grad norms, it/s) every N iterations")
 
 
 # DRAGAN's lambda = 10, one critic step, the GAN loss (a standard GAN); the WGAN-GP settings otherwise. "toy": a
@@ -186,10 +175,10 @@ def main(argv=None):
         # ---- TensorBoard every --log-every; evaluation, samples, checkpoint every --eval-every
         done = step + 1
         run.log_train(done, {**terms, **generator_terms}, generator, critic)
-        if run.checkpoint_due(done):  # checkpoint first: after a stop signal it is what must land
+        if run.checkpoint_due(done):  # every --eval-every and --checkpoint-minutes, a stop: first, before evaluating
             run.save(done, generator=generator, critic=critic, opt_generator=opt_generator,
                      opt_critic=opt_critic, data=data)
-            run.log_metrics(done, evaluate(done, quick=run.stopping))
+        run.log_metrics(done, evaluate)  # every --eval-every, the last iteration and a stop: metrics.csv, samples
     return run.dir
 
 

@@ -34,17 +34,6 @@ class Args:
     beta2: Optional[float] = arg(None, "Adam beta2")
     width: Optional[int] = arg(None, "channels of the 1D-CNN ResNets")
     generator_batch_norm: Optional[bool] = arg(None, "FOGAN's --batch_norm_g: offset-only batch norm on the noise, the input layer and in every residual block")
-    eval_every: Optional[int] = arg(None, "evaluate (n-gram JSD), write samples and a checkpoint every N iterations")
-    eval_samples: Optional[int] = arg(None, "argmax samples per JSD evaluation (6400 on 1B Word)")
-    seed: int = arg(1, "seed of python, numpy and torch")
-    device: str = arg("auto", "cuda if available, else cpu")
-    amp: str = arg("none", "bf16: nets in bfloat16 autocast (scores, norms, losses in float32)", choices=("none", "bf16"))
-    runs_dir: str = arg("runs", "where run folders go")
-    cache_dir: Optional[str] = arg(None, "cache of decoded images, n-gram counts, FID statistics (default: RUNS_DIR/.cache)")
-    run_name: Optional[str] = arg(None, "run folder name (default: script__dataset__seed__time)")
-    resume: Optional[str] = arg(None, "run folder to continue from its checkpoint.pt (with its own settings)")
-    threads: Optional[int] = arg(None, "CPU threads for torch (default: $OMP_NUM_THREADS, else half the CPUs)")
-    log_every: int = arg(10, "TensorBoard scalars (losses, penalty, W estimate, grad norms, it/s) every N iterations")
 
 
 # The paper's settings (FOGAN code, WGAN_GP/run_fogan.sh: One Billion Word, 500k iterations, --batch_norm_g);
@@ -161,10 +150,10 @@ def main(argv=None):
         # ---- TensorBoard every --log-every; evaluation, samples, checkpoint every --eval-every
         done = step + 1
         run.log_train(done, {**terms, **generator_terms}, generator, critic)
-        if run.checkpoint_due(done):  # checkpoint first: after a stop signal it is what must land
+        if run.checkpoint_due(done):  # every --eval-every and --checkpoint-minutes, a stop: first, before evaluating
             run.save(done, generator=generator, critic=critic, opt_generator=opt_generator,
                      opt_critic=opt_critic, data=data)
-            run.log_metrics(done, evaluate(done, quick=run.stopping))
+        run.log_metrics(done, evaluate)  # every --eval-every, the last iteration and a stop: metrics.csv, samples
     return run.dir
 
 

@@ -1042,7 +1042,11 @@ def update_docs(docs, blocks):
     claims_md = os.path.join(docs, "claims.md")
     if not os.path.exists(claims_md):
         return
-    blocks = {**blocks, "rule": RULE, "claims": claim_list(all_verdicts(docs))}
+    restated = lambda keys: "\n".join(["| claim | arms | measured | verdict | p |", "|---|---|---|---|---|"] + [
+        f"| {key} | {where} | {measured} | **{v}** | {p_text(p)} |" for key in keys
+        for where, measured, v, p in restated_verdicts(key)])
+    blocks = {**blocks, "rule": RULE, "claims": claim_list(all_verdicts(docs)),
+              "restated-lernapparat": restated(["blog", "dragan", "slogan"]), "restated-advas": restated(["advas"])}
     for path in (claims_md, os.path.join(os.path.dirname(os.path.abspath(docs)), "README.md")):
         if not os.path.exists(path):
             continue
