@@ -1259,6 +1259,8 @@ def parse_args(args_class, argv, defaults, *, about=""):
         args.eval_samples = EVAL_SAMPLES[kind]
     if "image_size" in fields and args.image_size is None and kind == "image":
         args.image_size = IMAGE_SIZE[args.dataset]
+    if kind == "image" and args.eval_samples < 2:
+        fail(f"--eval-samples {args.eval_samples}: image scores (FID, fd_digits) need at least 2 samples")
     if kind == "toy" and args.data_root is not None:
         fail(f"--data-root is for images and text; --dataset {args.dataset} is a 2D toy, generated on the fly")
     setting = dataclasses.asdict(args)
@@ -1534,6 +1536,10 @@ class Run:
         os.makedirs(self.args.runs_dir, exist_ok=True)
         if self.args.run_name:
             os.makedirs(self.dir, exist_ok=True)
+            self.lock()  # then a dead start's TensorBoard events and rows go: this run starts them again
+            for leftover in glob.glob(os.path.join(glob.escape(self.dir), "events.out.tfevents.*")) + [
+                    p for p in [self.path("metrics.csv")] if os.path.exists(p)]:
+                os.remove(leftover)
             return
         base, suffix = self.dir, 2
         while True:
@@ -1588,7 +1594,8 @@ class Run:
         if self.writes:
             if not self.args.resume:
                 self.make_folder()
-            self.lock()
+            if self.lock_file is None:
+                self.lock()
             for leftover in glob.glob(os.path.join(glob.escape(self.dir), ".*.tmp")):  # our killed writes' copies
                 os.remove(leftover)
         if self.args.resume:
@@ -1600,6 +1607,10 @@ class Run:
                 seed_everything(self.args.seed + rank() + step)
         missing = bool(step) and evaluated and evaluate is not None and not any(
             int(r["iteration"]) == step for r in read_metrics_rows(self.path("metrics.csv")))
+        if step == self.args.iters and not missing:
+            print(f"{self.dir} has already finished its {step} iterations; pass --iters N to train further")
+            self.catch_stop_signals()
+            return step
         if self.writes:
             self.args.run_name = os.path.basename(self.dir)
             record, run = dataclasses.asdict(self.args), {"script": self.script, **run_record(state)}
@@ -1620,8 +1631,6 @@ class Run:
         for line in self.notes:  # what the CPU demo trains, how to run the paper's setting
             print(f"{self.script}: {line}")
         print(f"resumed {self.dir} at iteration {step}" if step else f"{self.script}: writing to {self.dir}")
-        if step == self.args.iters:
-            print(f"{self.dir} has finished its {step} iterations; pass --iters N to train further")
         self.last_log = (step, time.time())  # the first logged iteration has its iterations/s too
         self.catch_stop_signals()
         return step
@@ -1799,7 +1808,9 @@ def read_metrics_rows(path):
     if not os.path.exists(path):
         return []
     with open(path, encoding="utf-8-sig", newline="") as f:
-        return [r for r in csv.DictReader(f) if None not in r.values() and (r.get("iteration") or "").isdigit()]
+        text = f.read()
+    whole = io.StringIO(text[:text.rfind("\n") + 1])  # a last line without its newline was cut short
+    return [r for r in csv.DictReader(whole) if None not in r.values() and (r.get("iteration") or "").isdigit()]
 
 
 def append_metrics_row(path, row):

@@ -66,7 +66,8 @@ def test_bad_inputs(tmp_path):
                           "exists already")
     assert open(os.path.join(runs, "taken", "args.json")).read() == before
     # a checkpoint from another script
-    assert_one_error_line(run_script("slogan.py", "--resume", os.path.join(runs, "taken")), "is a run of wgangp.py")
+    assert_one_error_line(run_script("slogan.py", "--resume", os.path.join(runs, "taken")),
+                          "written by wgangp, not slogan: python wgangp.py --resume")
     # a checkpoint of another shape
     args = json.load(open(os.path.join(runs, "taken", "args.json")))
     args["width"] = 16
@@ -165,9 +166,10 @@ def test_a_full_disk_at_the_first_checkpoint_is_one_line_and_leaves_no_folder(tm
     code = cli(wgangp.main, TOY + ["--iters", "2", "--runs-dir", str(tmp_path), "--run-name", "full"])
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert code == 2 and len(errors) == 1 and errors[0].endswith("checkpoint.pt: No space left on device"), errors
-    assert not (tmp_path / "full").exists()  # nothing worth keeping: the same --run-name works again
-    monkeypatch.undo()
+    assert not (tmp_path / "full" / "checkpoint.pt").exists()
+    monkeypatch.undo()  # once there is room, the same command starts again (a start without a checkpoint is reused)
     wgangp.main(TOY + ["--iters", "2", "--runs-dir", str(tmp_path), "--run-name", "full"])
+    assert final_state(tmp_path / "full")["step"] == 2
 
 
 def test_ctrl_c_during_start_up_exits_130_with_one_line(capsys):
@@ -201,53 +203,19 @@ def test_ctrl_c_once_the_run_has_started_is_one_line_and_exit_130(tmp_path):
 def test_a_nan_at_iteration_1_leaves_no_folder_blocking_the_name(tmp_path, monkeypatch):
     monkeypatch.setattr(wgangp, "gradient_penalty", lambda *a, **k: torch.tensor(float("nan")))
     assert cli(wgangp.main, TOY + ["--iters", "2", "--runs-dir", str(tmp_path), "--run-name", "n"]) == 2
-    assert not (tmp_path / "n").exists()
+    monkeypatch.undo()
+    wgangp.main(TOY + ["--iters", "2", "--runs-dir", str(tmp_path), "--run-name", "n"])  # the name is free
+    assert final_state(tmp_path / "n")["step"] == 2
 
 
 def test_damaged_run_state_is_one_line(tmp_path):
     run_dir = wgangp.main(["--dataset", "digits", "--width", "4", "--batch-size", "8", "--iters", "2",
                            "--fid-weights", "none", "--runs-dir", str(tmp_path)])
-    args_path = os.path.join(run_dir, "args.json")
-    settings = json.load(open(args_path))
-    json.dump({**settings, "width": "wide"}, open(args_path, "w"))
-    with pytest.raises(common.UserError, match="width = 'wide', not a valid setting"):
-        wgangp.main(["--resume", run_dir, "--iters", "4"])
-    json.dump(settings, open(args_path, "w"))
     state = torch.load(os.path.join(run_dir, "checkpoint.pt"), weights_only=True)
     state["data"]["order"] = state["data"]["order"][:5]  # a stream of another dataset
     torch.save(state, os.path.join(run_dir, "checkpoint.pt"))
     with pytest.raises(common.UserError, match="its data does not match"):
         wgangp.main(["--resume", run_dir, "--iters", "4"])
-    state["data"] = "garbage"
-    torch.save(state, os.path.join(run_dir, "checkpoint.pt"))
-    with pytest.raises(common.UserError, match="damaged|does not match"):
-        wgangp.main(["--resume", run_dir, "--iters", "4"])
-
-
-def test_links_and_pipes_in_a_run_folder(tmp_path):
-    run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path)])
-    victim = tmp_path / "victim.txt"
-    victim.write_text("keep me")
-    # a link planted where a temp file will be written is replaced, not written through
-    os.symlink(victim, os.path.join(run_dir, f"args.json.tmp{os.getpid()}"))
-    os.symlink(victim, os.path.join(run_dir, f"checkpoint.pt.tmp{os.getpid()}"))
-    wgangp.main(["--resume", run_dir, "--iters", "4"])
-    assert victim.read_text() == "keep me" and final_state(run_dir)["step"] == 4
-    assert json.load(open(os.path.join(run_dir, "args.json")))["iters"] == 4
-    # a .lock linked to another file is refused, the file untouched
-    os.remove(os.path.join(run_dir, ".lock"))
-    os.symlink(os.path.join(run_dir, "args.json"), os.path.join(run_dir, ".lock"))
-    before = open(os.path.join(run_dir, "args.json")).read()
-    assert_one_error_line(run_script("wgangp.py", "--resume", run_dir, "--iters", "6"), "lock file")
-    assert open(os.path.join(run_dir, "args.json")).read() == before
-    # a named pipe as args.json or .lock: one line, no hang
-    os.remove(os.path.join(run_dir, ".lock"))
-    os.mkfifo(os.path.join(run_dir, ".lock"))
-    assert_one_error_line(run_script("wgangp.py", "--resume", run_dir, "--iters", "6"), "not a regular file")
-    os.remove(os.path.join(run_dir, ".lock"))
-    os.rename(os.path.join(run_dir, "args.json"), os.path.join(run_dir, "args.saved"))
-    os.mkfifo(os.path.join(run_dir, "args.json"))
-    assert_one_error_line(run_script("wgangp.py", "--resume", run_dir, "--iters", "6"), "args.json cannot be read")
 
 
 def test_flags_that_would_be_silently_misread_are_one_line(tmp_path, capsys):
@@ -274,7 +242,6 @@ def test_flags_that_would_be_silently_misread_are_one_line(tmp_path, capsys):
     assert open(os.path.join(run_dir, "args.json")).read() == settings
     with pytest.raises(common.UserError, match="not --runs-dir"):
         wgangp.main(["--resume", run_dir, "--runs-dir", str(tmp_path / "elsewhere")])
-    assert open(os.path.join(run_dir, ".lock")).read() == ""  # a finished run's lock names no process
 
 
 def test_doubtful_but_valid_settings_run_with_a_warning(tmp_path, capsys):
@@ -322,33 +289,16 @@ def test_a_full_disk_at_a_checkpoint_or_tensorboard_write_is_one_line_naming_the
     assert err[-1].startswith("error: TensorBoard events cannot be written in") and "No space left" in err[-1]
 
 
-def test_crafted_or_mismatched_run_state_is_one_line(tmp_path):
+def test_a_checkpoint_of_other_settings_is_one_line(tmp_path):
+    """A checkpoint whose nets are not this run's (args.json's width changed by hand) or of other data is one line
+    naming what differs; the settings' own checks stay one line too."""
     run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path)])
-    path = os.path.join(run_dir, "checkpoint.pt")
-    good = torch.load(path, weights_only=True)
-
-    def resume_with(state, message):
-        torch.save(state, path)
-        with pytest.raises(common.UserError, match=message):
-            wgangp.main(["--resume", run_dir, "--iters", "4"])
-
-    crafted = torch.load(path, weights_only=True)
-    first = next(iter(crafted["opt_critic"]["state"].values()))
-    first["exp_avg"] = torch.zeros(3)  # Adam statistics of another shape than their parameter
-    resume_with(crafted, "statistics of another shape")
-    for step in (-5, 10 ** 12):
-        resume_with({**good, "step": step}, f"damaged \\(step {step}\\)")
-    resume_with({**good, "critic": {**good["critic"], "0.weight": torch.zeros(3, 3)}}, "size mismatch")  # whole message
-    torch.save(good, path)
     settings = json.load(open(os.path.join(run_dir, "args.json")))
-    json.dump({**settings, "optimizer": "rmsprop"}, open(os.path.join(run_dir, "args.json"), "w"))
-    with pytest.raises(common.UserError, match="its opt_generator is Adam, this run's RMSprop"):
+    json.dump({**settings, "width": 16}, open(os.path.join(run_dir, "args.json"), "w"))
+    with pytest.raises(common.UserError, match="its generator does not match this run's .*size mismatch"):
         wgangp.main(["--resume", run_dir, "--iters", "4"])
-    json.dump({**settings, "optimizer": "sgd"}, open(os.path.join(run_dir, "args.json"), "w"))
-    with pytest.raises(common.UserError, match="optimizer = 'sgd', not a valid setting"):
-        wgangp.main(["--resume", run_dir, "--iters", "4"])
-    open(os.path.join(run_dir, "args.json"), "w").write("[" * 100_000 + "]" * 100_000)  # nested beyond recursion
-    with pytest.raises(common.UserError, match="args.json cannot be read"):
+    json.dump({**settings, "dataset": "swissroll"}, open(os.path.join(run_dir, "args.json"), "w"))
+    with pytest.raises(common.UserError, match="trained on '8gaussians'; args.json now says 'swissroll'"):
         wgangp.main(["--resume", run_dir, "--iters", "4"])
     for flag, value in (("--beta1", "5"), ("--beta2", "nan")):
         with pytest.raises(common.UserError, match=f"{flag} must be in \\[0, 1\\)"):
@@ -362,23 +312,6 @@ def test_huge_but_finite_weights_stop_the_toy_evaluation_with_one_line(tmp_path)
     assert "non-finite" in result.stderr or "not finite" in result.stderr
 
 
-def test_foreign_or_undecodable_metrics_lines_are_dropped_not_glued(tmp_path):
-    run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path)])
-    path = os.path.join(run_dir, "metrics.csv")
-    with open(path, "ab") as f:
-        f.write(b"garbage,\xe9\xff,1\n3,1.0")  # latin-1 bytes and a torn line
-    wgangp.main(["--resume", run_dir, "--iters", "4"])
-    rows = common.read_metrics_rows(path)
-    assert [r["iteration"] for r in rows] == ["2", "4"] and all(r["w1"] for r in rows)
-    open(path, "w").write("a,b\n1,2\n")  # a foreign file in its place
-    wgangp.main(["--resume", run_dir, "--iters", "6"])
-    assert [r["iteration"] for r in common.read_metrics_rows(path)] == ["4", "6"]  # 4: its row was lost, re-run
-    assert open(path).readline().startswith("iteration,seconds")
-    os.remove(path)
-    os.mkfifo(path)
-    assert_one_error_line(run_script("wgangp.py", "--resume", run_dir, "--iters", "8"), "not a regular file")
-
-
 def test_a_stop_signal_after_the_final_checkpoint_is_a_finished_run(tmp_path, monkeypatch):
     real_due = common.Run.checkpoint_due
 
@@ -390,19 +323,15 @@ def test_a_stop_signal_after_the_final_checkpoint_is_a_finished_run(tmp_path, mo
     common.run_cli(lambda: wgangp.main(TOY + ["--iters", "2", "--runs-dir", str(tmp_path)]))  # returns: exit 0
 
 
-def test_a_killed_writers_leftovers_are_removed(tmp_path):
+def test_a_killed_writers_copies_are_removed_and_a_users_own_files_kept(tmp_path):
+    """Every write goes through a uniquely named .NAME.XXXX.tmp beside its file (two hosts with the same pid never
+    collide); a kill leaves such a copy, which the next start removes. A user's file with .tmp in its name stays."""
     run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path / "runs"),
                                  "--cache-dir", str(tmp_path / "cache")])
-    dead = 2 ** 22 + 12345  # beyond Linux's default pid range: no such process
-    for name in (f"checkpoint.pt.tmp{dead}", f"metrics.csv.tmp{dead}"):
+    for name in (".checkpoint.pt.k3j2x9.tmp", ".metrics.csv.a8sd7f.tmp", "notes.tmp", "model.tmp123"):
         open(os.path.join(run_dir, name), "w").write("half")
-    cache_file = tmp_path / "cache" / "x.npz"
-    cache_file.parent.mkdir(exist_ok=True)
-    open(f"{cache_file}.tmp{dead}", "w").write("half of a big cache")
     wgangp.main(["--resume", run_dir, "--iters", "4"])
-    assert not [f for f in os.listdir(run_dir) if ".tmp" in f]
-    common.save_cached(str(cache_file), lambda f: np.savez(f, a=np.zeros(1)))
-    assert sorted(os.listdir(tmp_path / "cache")) == ["x.npz"]
+    assert sorted(f for f in os.listdir(run_dir) if "tmp" in f) == ["model.tmp123", "notes.tmp"]
 
 
 def test_settings_that_would_do_nothing_are_one_line_not_a_silent_record(tmp_path):
@@ -428,7 +357,7 @@ def test_a_resume_names_the_script_that_wrote_the_run_and_a_cut_checkpoint_says_
     import fogan_text
     run_dir = advas.main(["--dataset", "swissroll", "--width", "8", "--batch-size", "8", "--iters", "2",
                           "--eval-samples", "20", "--runs-dir", str(tmp_path)])
-    with pytest.raises(common.UserError, match=r"is a run of advas.py, not fogan_text.py: python advas.py --resume"):
+    with pytest.raises(common.UserError, match=r"written by advas, not fogan_text: python advas.py --resume"):
         fogan_text.main(["--resume", run_dir])
     checkpoint = os.path.join(run_dir, "checkpoint.pt")
     data = open(checkpoint, "rb").read()
@@ -438,90 +367,26 @@ def test_a_resume_names_the_script_that_wrote_the_run_and_a_cut_checkpoint_says_
 
 
 def test_a_run_killed_before_its_first_checkpoint_does_not_block_its_name(tmp_path, capsys):
-    """kill -9 between the folder's creation and the first checkpoint leaves .lock, args.json and TensorBoard's
-    first file; the same command then starts again. A folder in use names its holder; other files are kept."""
+    """kill -9 between the folder's creation and the first checkpoint leaves .lock, args.json, TensorBoard's first
+    file and maybe a row; the same command then starts again there, without the dead start's events and rows. A
+    folder in use is refused naming its holder; a folder with a checkpoint asks for --resume; a user's files stay."""
     import fcntl
     flags = TOY + ["--iters", "2", "--runs-dir", str(tmp_path), "--run-name", "r"]
     folder = tmp_path / "r"
     folder.mkdir()
     (folder / "args.json").write_text("{}")
     (folder / "events.out.tfevents.1.host.1.0").write_bytes(b"")
+    (folder / "notes.txt").write_text("my own file")
     (folder / ".lock").write_text("process 1 on host since then\n")
-    for path in [folder, *folder.iterdir()]:  # written a minute ago by the killed start
-        os.utime(path, (time.time() - 60, time.time() - 60))
     with open(folder / ".lock") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # while another process holds it: refused, named
         with pytest.raises(common.UserError, match="in use by process 1 on host"):
             wgangp.main(flags)
-    wgangp.main(flags)  # the killed start's leftover: removed, and the run starts
-    assert final_state(folder)["step"] == 2 and "left by a run stopped" in capsys.readouterr().err
-    other = tmp_path / "mine"
-    other.mkdir()
-    (other / "notes.txt").write_text("my own file")
-    with pytest.raises(common.UserError, match="holds no checkpoint"):
-        wgangp.main(flags[:-1] + ["mine"])
-    assert (other / "notes.txt").read_text() == "my own file"
-
-
-def test_crafted_optimiser_settings_seconds_or_dataset_are_one_line_and_leave_args_json_as_it_was(tmp_path):
-    run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path)])
-    path, settings = os.path.join(run_dir, "checkpoint.pt"), os.path.join(run_dir, "args.json")
-    good, recorded = torch.load(path, weights_only=True), open(settings).read()
-
-    def with_groups(**change):
-        groups = [{**g, **change} for g in good["opt_critic"]["param_groups"]]
-        return {**good, "opt_critic": {**good["opt_critic"], "param_groups": groups}}
-
-    def with_state(**change):  # Adam's per-parameter state: its step count and moments
-        state = {k: {**v, **{name: value.expand_as(v[name]) if v[name].dim() else value
-                             for name, value in change.items()}} for k, v in good["opt_critic"]["state"].items()}
-        return {**good, "opt_critic": {**good["opt_critic"], "state": state}}
-    for state, message in ((with_groups(betas="ab"), "its opt_critic's betas is 'ab'"),
-                           (with_groups(lr="0.1"), "its opt_critic's lr is '0.1'"),
-                           (with_groups(eps=float("nan")), "its opt_critic's eps is 'nan'"),
-                           ({**good, "seconds": float("nan")}, "damaged \\(seconds nan\\)"),
-                           ({**good, "step": -10 ** 9}, "damaged \\(step"),
-                           (with_state(step=torch.tensor(-1e9)), "a step count of -1e\\+09"),
-                           (with_state(exp_avg_sq=torch.tensor(float("inf"))), "non-finite moments")):
-        torch.save(state, path)
-        with pytest.raises(common.UserError, match=message):
-            wgangp.main(["--resume", run_dir, "--iters", "4"])
-        assert open(settings).read() == recorded  # the refused resume is not recorded
-    torch.save(good, path)
-    json.dump({**json.loads(recorded), "dataset": "swissroll"}, open(settings, "w"))  # other data, same shapes
-    with pytest.raises(common.UserError, match="trained on '8gaussians'; args.json now says 'swissroll'"):
-        wgangp.main(["--resume", run_dir, "--iters", "4"])
-
-
-def test_a_plain_pickle_checkpoint_is_one_line_without_torchs_warnings(tmp_path):
-    run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path)])
-    with open(os.path.join(run_dir, "checkpoint.pt"), "wb") as f:
-        pickle.dump({"script": "wgangp", "x": {1, 2}}, f, protocol=4)
-    result = run_script("wgangp.py", "--resume", run_dir, "--iters", "4")
-    assert_one_error_line(result, "cannot be read")
-    assert "Warning" not in result.stderr, result.stderr
-
-
-def test_a_width_no_memory_holds_is_one_line(tmp_path, capsys):
-    assert cli(wgangp.main, TOY + ["--width", "1000000", "--runs-dir", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert message_lines(err) == [message_lines(err)[0]] and "error: out of memory" in err, err
-    assert not any(tmp_path.iterdir())
-
-
-@pytest.mark.parametrize("lines", [b"8,1.0\x00\x01\xfe,3\n", b"8,1\r2,3\n", b"8," + b"x" * (50 << 20) + b"\n",
-                                   bytes(range(256)) + b"\n"], ids=["binary", "carriage-return", "50MB-line", "bytes"])
-def test_a_metrics_csv_with_lines_no_reader_can_parse_resumes_and_keeps_them_aside(tmp_path, lines, capsys):
-    run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path)])
-    path = os.path.join(run_dir, "metrics.csv")
-    with open(path, "ab") as f:
-        f.write(lines)
-    before = open(path, "rb").read()
-    wgangp.main(["--resume", run_dir, "--iters", "4"])
-    assert [r["iteration"] for r in common.read_metrics_rows(path)] == ["2", "4"]
-    aside = [name for name in os.listdir(run_dir) if name.startswith("metrics.csv.unreadable-")]
-    assert len(aside) == 1 and open(os.path.join(run_dir, aside[0]), "rb").read() == before
-    assert "kept in" in capsys.readouterr().err
+    wgangp.main(flags)  # the killed start's folder: reused
+    assert final_state(folder)["step"] == 2 and (folder / "notes.txt").read_text() == "my own file"
+    assert not (folder / "events.out.tfevents.1.host.1.0").exists()
+    with pytest.raises(common.UserError, match="exists already; pass --resume"):
+        wgangp.main(flags)
 
 
 def test_a_signal_after_a_finished_runs_clean_up_leaves_exit_status_0(tmp_path):
@@ -539,59 +404,90 @@ def test_a_signal_after_a_finished_runs_clean_up_leaves_exit_status_0(tmp_path):
     assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # keeps its Ctrl-C
 
 
-def test_a_resume_keeps_one_row_per_iteration_in_order_and_logs_iterations_per_second_at_once(tmp_path, capsys):
+def test_a_resume_logs_iterations_per_second_from_its_first_logged_iteration(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     run_dir = wgangp.main(TOY + ["--iters", "4", "--eval-every", "2", "--log-every", "2", "--runs-dir", str(tmp_path)])
-    path = os.path.join(run_dir, "metrics.csv")
-    lines = open(path).read().splitlines()
-    open(path, "w").write("\n".join(lines + [lines[1]]) + "\n")  # iteration 2's row again, after 4's
-    before = open(path).read()
     wgangp.main(["--resume", run_dir, "--iters", "8"])
-    assert [r["iteration"] for r in common.read_metrics_rows(path)] == ["2", "4", "6", "8"]
-    aside = [n for n in os.listdir(run_dir) if n.startswith("metrics.csv.unreadable-")]
-    assert len(aside) == 1 and open(os.path.join(run_dir, aside[0])).read() == before  # nothing lost
-    assert "rows out of order or twice" in capsys.readouterr().err
+    assert [r["iteration"] for r in common.read_metrics_rows(os.path.join(run_dir, "metrics.csv"))] == [
+        "2", "4", "6", "8"]
     events = EventAccumulator(run_dir, size_guidance={"scalars": 0})
     events.Reload()
     assert [e.step for e in events.Scalars("train/iterations_per_second")] == [2, 4, 6, 8]  # 6: the first after it
 
 
-def test_a_full_disk_at_the_lock_write_is_one_line_naming_the_lock(tmp_path, monkeypatch, capsys):
-    run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--runs-dir", str(tmp_path)])
-    real_pwrite = os.pwrite
-
-    def full(fd, data, offset):
-        raise OSError(28, "No space left on device")
-    monkeypatch.setattr(os, "pwrite", full)
-    for argv in (["--resume", run_dir, "--iters", "4"], TOY + ["--iters", "2", "--runs-dir", str(tmp_path / "new")]):
-        assert cli(wgangp.main, argv) == 2
-        err = message_lines(capsys.readouterr().err)
-        assert len(err) == 1 and ".lock cannot be written (No space left on device)" in err[0], err
-    monkeypatch.setattr(os, "pwrite", real_pwrite)
-    assert not os.path.exists(tmp_path / "new") or not os.listdir(tmp_path / "new")  # the new run left nothing
-    wgangp.main(["--resume", run_dir, "--iters", "4"])  # and the old one resumes once there is room
-
-
-def test_a_full_disk_under_tensorboards_writer_thread_is_one_line_naming_the_run(tmp_path, monkeypatch, capsys):
+def test_a_full_disk_under_tensorboards_writer_thread_ends_the_run_with_a_line_naming_it(tmp_path, monkeypatch, capsys):
+    """TensorBoard's writer thread may print its own report; the run's last line names the run folder and the
+    problem, and the exit status is 2."""
     from tensorboard.summary.writer import record_writer
 
     def full(self, data):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(record_writer.RecordWriter, "write", full)
     assert cli(wgangp.main, TOY + ["--iters", "2", "--runs-dir", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    lines = message_lines(err)
-    assert len(lines) == 1 and lines[0].startswith("error: TensorBoard events cannot be written in " + str(tmp_path))
-    assert "No space left on device" in lines[0] and "Traceback" not in err and "Exception in thread" not in err, err
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(tmp_path) in last and "No space left on device" in last, last
 
 
-def test_the_loser_of_a_same_name_race_is_told_to_wait_not_to_remove_the_winners_folder(tmp_path, capsys):
-    flags = TOY + ["--iters", "2", "--runs-dir", str(tmp_path), "--run-name", "r"]
-    folder = tmp_path / "r"
-    folder.mkdir()  # the winner between its mkdir and its lock
-    with pytest.raises(common.UserError, match="made 0 s ago by another run starting under this name; wait"):
-        wgangp.main(flags)
-    assert folder.is_dir()  # untouched
-    os.utime(folder, (time.time() - 60, time.time() - 60))  # an empty leftover of a start killed a minute ago
-    wgangp.main(flags)
-    assert final_state(folder)["step"] == 2 and "left by a run stopped" in capsys.readouterr().err
+# ---- the promises of docs/usage.md, "What a run survives" ----------------------------------------------------------
+
+def test_a_wall_clock_checkpoint_between_evaluations_resumes_as_the_run_never_stopped(tmp_path, monkeypatch):
+    """--checkpoint-minutes writes checkpoints between evaluations; a kill after one loses nothing: the resumed run
+    ends with the checkpoint and the rows of the run never killed (no row for the timed checkpoint)."""
+    flags = TOY + ["--iters", "6", "--eval-every", "6", "--checkpoint-minutes", "0"]
+    reference = wgangp.main(flags + ["--runs-dir", str(tmp_path / "a")])
+    real_save = common.Run.save
+
+    def killed_after(self, step, **state):
+        real_save(self, step, **state)
+        if step == 3:
+            raise SystemExit(137)  # as a kill -9 right after the timed checkpoint of iteration 3
+    monkeypatch.setattr(common.Run, "save", killed_after)
+    with pytest.raises(SystemExit):
+        wgangp.main(flags + ["--runs-dir", str(tmp_path / "b"), "--run-name", "r"])
+    monkeypatch.undo()
+    assert final_state(tmp_path / "b" / "r")["step"] == 3 and common.read_metrics_rows(tmp_path / "b" / "r" / "metrics.csv") == []
+    wgangp.main(["--resume", str(tmp_path / "b" / "r")])
+    want, got = final_state(reference), final_state(tmp_path / "b" / "r")
+    for name in ("generator", "critic"):
+        assert all(torch.equal(want[name][k], got[name][k]) for k in want[name])
+    rows = lambda d: [{k: v for k, v in r.items() if k != "seconds"} for r in common.read_metrics_rows(
+        os.path.join(d, "metrics.csv"))]
+    assert rows(reference) == rows(tmp_path / "b" / "r") and len(rows(reference)) == 1
+
+
+def test_a_failed_metrics_append_is_one_line_and_a_resume_keeps_each_row_once(tmp_path, monkeypatch, capsys):
+    """An EIO / EDQUOT at the metrics.csv append (after part of the row reached the disk) stops the run with one line
+    naming the file; the resume from the checkpoint before it writes that evaluation's row once."""
+    flags = TOY + ["--iters", "4", "--eval-every", "2", "--runs-dir", str(tmp_path), "--run-name", "r"]
+    real_append = common.append_metrics_row
+
+    def append_then_fail(path, row):
+        if row["iteration"] == 4:
+            with open(path, "a") as f:
+                f.write("4,1.0,")  # part of the row on the disk
+            raise OSError(5, "Input/output error", path)
+        return real_append(path, row)
+    monkeypatch.setattr(common, "append_metrics_row", append_then_fail)
+    assert cli(wgangp.main, flags) == 2
+    err = message_lines(capsys.readouterr().err)
+    assert err == [f"error: {tmp_path / 'r' / 'metrics.csv'}: Input/output error"], err
+    monkeypatch.undo()
+    wgangp.main(["--resume", str(tmp_path / "r"), "--iters", "6"])
+    assert [r["iteration"] for r in common.read_metrics_rows(tmp_path / "r" / "metrics.csv")] == ["2", "4", "6"]
+
+
+def test_the_real_append_reports_a_failed_write_naming_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.csv"
+    common.write_metrics_rows(str(path), [{"iteration": 2, "seconds": 1.0}])
+
+    def eio(fd):
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr(os, "fsync", eio)
+    with pytest.raises(OSError) as error:
+        common.append_metrics_row(str(path), {"iteration": 4, "seconds": 2.0})
+    assert error.value.filename == str(path)
+
+
+def test_eval_samples_too_few_for_an_image_score_is_one_line(tmp_path):
+    assert_one_error_line(run_script("wgangp.py", "--dataset", "digits", "--eval-samples", "1", "--runs-dir",
+                                     str(tmp_path)), "--eval-samples 1")

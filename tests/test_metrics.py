@@ -319,3 +319,19 @@ def test_real_fid_statistics_are_cached_by_every_image_not_a_sample_of_them(tmp_
     assert common.Evaluator.real_fid_statistics(evaluator)[0][0] != first
     data.items[5] = 255 - data.items[5]  # the first set again: its own cached statistics
     assert common.Evaluator.real_fid_statistics(evaluator)[0][0] == first
+
+
+@pytest.mark.slow
+def test_the_digits_classifier_is_the_same_net_at_one_and_two_threads():
+    """fd_digits must not depend on the machine: the classifier (cached under one key) is trained on one thread
+    whatever torch's thread count, so a resume elsewhere never retrains it into another net."""
+    before = torch.get_num_threads()
+    try:
+        nets = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            nets.append(common.DigitsScore(None))
+    finally:
+        torch.set_num_threads(before)
+    assert nets[0].floor == nets[1].floor
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].net.state_dict().values(), nets[1].net.state_dict().values()))
