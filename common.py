@@ -1137,14 +1137,11 @@ def plot_toy(path, critic, real, fake, title="", device="cpu", limit=2.0):
 # =====================================================================================
 # Run plumbing: errors, arguments, device, seeding, the run folder, files, caches
 # =====================================================================================
-# What a run survives (docs/usage.md, "What a run survives"): a kill -9 at any moment (--resume continues it bit
-# for bit), SIGTERM / SIGINT (a checkpoint, exit 143 / 130), a non-finite loss, a second process on its folder, a
-# full or read-only disk, and every mistake with flags, paths and data (one `error:` line, exit status 2).
+# The promises it keeps are docs/usage.md's "What a run survives", each with its test in tests/test_faults.py.
 
 def run_cli(main):
-    """`if __name__ == "__main__": common.run_cli(main)`. Bad input, disk and memory trouble become one `error:`
-    line and exit status 2; Ctrl-C before a clean save exits 130; a run stopped by SIGINT / SIGTERM after its
-    checkpoint exits 128 + the signal."""
+    """`common.run_cli(main)`: bad input, disk and memory trouble are one `error:` line and exit status 2; a second
+    Ctrl-C exits 130; a run stopped by SIGINT / SIGTERM after its checkpoint exits 128 + the signal."""
     Run.cli = getattr(sys.modules.get("__main__"), "main", None) is main  # the script's own: the process ends with it
     try:
         main()
@@ -1222,8 +1219,7 @@ def parse_args(args_class, argv, defaults, *, about=""):
                      allow_abbrev=False)  # flags exactly as written: --resume checks which ones were given
     group, types = parser, field_types(args_class)
     for field in dataclasses.fields(args_class):
-        if field.name == "eval_every":
-            group = parser.add_argument_group("run")  # the Plumbing fields
+        group = parser.add_argument_group("run") if field.name == "eval_every" else group  # the Plumbing fields
         kind, choices = types[field.name], field.metadata.get("choices")
         shown = field.default if field.default is not None else ", ".join(
             f"{row} {d[field.name]}" for row, d in defaults.items() if field.name in d)
@@ -1263,18 +1259,15 @@ def parse_args(args_class, argv, defaults, *, about=""):
         fail(f"--eval-samples {args.eval_samples}: image scores (FID, fd_digits) need at least 2 samples")
     if kind == "toy" and args.data_root is not None:
         fail(f"--data-root is for images and text; --dataset {args.dataset} is a 2D toy, generated on the fly")
-    setting = dataclasses.asdict(args)
-    unused = f"; --dataset {args.dataset} does not use it"
+    given_value, unused = dataclasses.asdict(args).get, f"; --dataset {args.dataset} does not use it"
     for message, wrong in {  # settings that would be recorded and do nothing: one line instead
-            "--critic-norm is for the image critics" + unused: kind != "image" and setting.get("critic_norm") not in (
-                None, "none"),
-            "--generator-batch-norm is for the text generator" + unused: kind != "text" and setting.get(
-                "generator_batch_norm"),
-            "--image-size is for image data" + unused: kind != "image" and setting.get("image_size") is not None,
+            "--critic-norm is for the image critics" + unused: kind != "image" and given_value("critic_norm", "none") != "none",
+            "--generator-batch-norm is for the text generator" + unused: kind != "text" and given_value("generator_batch_norm"),
+            "--image-size is for image data" + unused: kind != "image" and given_value("image_size") is not None,
             "--fid-weights and --fid-stats are for image data (FID)" + unused: kind != "image" and (
-                setting.get("fid_weights") not in (None, "none") or setting.get("fid_stats") is not None),
+                given_value("fid_weights") not in (None, "none") or given_value("fid_stats") is not None),
             f"--image-size 28 trains the MNIST nets, which take one channel; {args.dataset} is in colour: pass "
-            "--image-size 32 or 64": kind == "image" and setting.get("image_size") == 28 and args.dataset not in (
+            "--image-size 32 or 64": kind == "image" and given_value("image_size") == 28 and args.dataset not in (
                 "mnist", "digits")}.items():
         if wrong and not args.resume:
             fail(message)
@@ -1296,10 +1289,8 @@ def parse_args(args_class, argv, defaults, *, about=""):
 
 
 def start_notes(args, paper, note=None):
-    """The lines a new run prints before it trains: on embedded data, that it is a CPU-sized miniature, with the
-    command of the paper's setting (`paper`, the method file's: {"image": ..., "text": ...}; a kind it lacks is
-    one the paper has no experiment on); `note[kind]`, a line on what the CPU demo of that data kind trains. None
-    for a resumed run or under --schedule blog (the notebook's own setting)."""
+    """What a new run prints first: on embedded data, that it is a CPU-sized miniature and the command of the
+    paper's setting (`paper`: {"image": ..., "text": ...}), and `note[kind]` on what the demo trains."""
     kind = data_kind(args.dataset)
     if args.resume or dataclasses.asdict(args).get("schedule") == "blog" or (kind != "toy" and args.data_root):
         return []
@@ -1366,8 +1357,7 @@ def fill_defaults(args, defaults):
 
 
 def set_threads(args):
-    """--threads: torch's CPU threads, kept in args.json. Default: $OMP_NUM_THREADS if set, else half the CPUs (at
-    least one), so that two seeds run side by side do not wait on each other's threads."""
+    """--threads, default $OMP_NUM_THREADS, else half the CPUs (two seeds side by side do not wait on each other)."""
     if args.threads is None:
         omp = os.environ.get("OMP_NUM_THREADS", "")
         args.threads = int(omp) if omp.isdigit() and int(omp) > 0 else max(1, (os.cpu_count() or 1) // 2)
@@ -1380,8 +1370,7 @@ def set_threads(args):
 
 
 def world_size():
-    """How many processes torchrun started (1 for a plain run)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("WORLD_SIZE", "1"))  # how many processes torchrun started
 
 
 def rank():
@@ -1425,8 +1414,7 @@ def rank_mean_grad(loss, params, retain_graph=False):
 
 
 def pick_device(name="auto", amp="none"):
-    """torch.device for --device (auto: cuda when present); one clear line for --amp bf16 where bfloat16 has no
-    hardware support (CUDA before Ampere; a CPU without AVX512-BF16/AMX runs it, slowly: a warning)."""
+    """torch.device for --device (auto: cuda when present); --amp bf16 needs bfloat16 hardware on CUDA."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if not (name in ("cpu", "cuda") or (name.startswith("cuda:") and name[5:].isdigit())):
@@ -1479,8 +1467,7 @@ def set_rng_state(state):
 
 
 def train_scalars(terms, generator, critic):
-    """The loss terms (0-d tensors) and both nets' gradient norms (of the last step each took) as floats, read
-    from the device in one transfer."""
+    """The loss terms and both nets' gradient norms (their last step) as floats, in one transfer from the device."""
     names, values = list(terms), [t.detach().float().reshape(()) for t in terms.values()]
     for name, net in (("critic_grad_norm", critic), ("generator_grad_norm", generator)):
         grads = [p.grad.detach().float() for p in net.parameters() if p.grad is not None]
@@ -1531,8 +1518,8 @@ class Run:
         return os.path.join(self.dir, name)
 
     def make_folder(self):
-        """A named run takes its folder (one without a checkpoint is a start that died: it is reused once the lock
-        shows no process in it); an auto-named run that meets a folder of its name takes the next free suffix."""
+        """A named run takes its folder (one without a checkpoint is a dead start: reused once no process holds its
+        lock); an auto-named run that meets a folder of its name takes the next free suffix."""
         os.makedirs(self.args.runs_dir, exist_ok=True)
         if self.args.run_name:
             os.makedirs(self.dir, exist_ok=True)
@@ -1567,19 +1554,14 @@ class Run:
         self.lock_file.flush()
 
     def release(self):
-        """Let go of RUN/.lock, close the TensorBoard file (a full disk there was already reported) and give Ctrl-C /
-        SIGTERM back (under run_cli: ignored, the process is ending and the run's files are final)."""
+        """Let go of the lock and TensorBoard (a full disk there is reported already); Ctrl-C / SIGTERM mean again
+        what they meant before (under run_cli: nothing, the run's files are final)."""
         for signum, previous in self.handlers.items():
-            with contextlib.suppress(ValueError):  # not the main thread
-                signal.signal(signum, signal.SIG_IGN if Run.cli else previous)
-        self.handlers = {}
-        with contextlib.suppress(Exception):
-            if self.tb is not None:
-                self.tb.close()
-        with contextlib.suppress(OSError):
-            if self.lock_file is not None:
-                self.lock_file.close()
-        self.tb = self.lock_file = None
+            signal.signal(signum, signal.SIG_IGN if Run.cli else previous)
+        for thing in (self.tb, self.lock_file):
+            with contextlib.suppress(Exception):
+                thing is not None and thing.close()
+        self.handlers, self.tb, self.lock_file = {}, None, None
 
     def seconds(self):
         return self.elapsed_before + time.time() - self.start_time
@@ -1636,9 +1618,8 @@ class Run:
         return step
 
     def load_checkpoint(self, state):
-        """Load checkpoint.pt into `state`'s objects and the RNGs (weights_only: nothing in the file runs); returns
-        its step and whether an evaluation row belongs to it. A checkpoint of another script, of other data or of
-        other shapes is one line."""
+        """checkpoint.pt into `state`'s objects and the RNGs (weights_only: nothing in it runs): (its step, whether a
+        metrics row belongs to it). Another script's, other data's or other shapes' is one line."""
         path = self.path("checkpoint.pt")
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -1662,8 +1643,7 @@ class Run:
         return payload["step"], payload.get("evaluated", True)
 
     def open_tensorboard(self, step, keep_step=True):
-        """The TensorBoard event file in the run folder (`tensorboard --logdir runs`); a resumed run hides the
-        points logged after its checkpoint (purge_step), and those at `step` itself unless `keep_step`."""
+        """`tensorboard --logdir runs`; a resume hides the points after its checkpoint (and at it, unless keep_step)."""
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
@@ -1687,8 +1667,7 @@ class Run:
     # -- the loop
 
     def steps(self, start):
-        """The iterations start .. args.iters - 1 with a progress bar; ends early after the iteration in which
-        `checkpoint_due` saw a stop signal."""
+        """start .. args.iters - 1 with a progress bar; ends after the iteration in which a stop signal was seen."""
         from tqdm import tqdm
         try:
             for step in tqdm(range(start, self.args.iters), initial=start, total=self.args.iters, dynamic_ncols=True,
@@ -1708,9 +1687,8 @@ class Run:
                 f"the last good checkpoint is {self.path('checkpoint.pt')})" if kept else "no checkpoint yet)"))
 
     def log_train(self, step, terms, generator, critic):
-        """Every iteration: keep the loss terms for metrics.csv; every --log-every iterations (and the last) stop if
-        one is non-finite, and write them to TensorBoard with the nets' gradient norms and iterations/s. One device
-        sync per logged iteration, none otherwise."""
+        """Keep the loss terms for metrics.csv; every --log-every iterations (one device sync) stop if one is not
+        finite, and write them to TensorBoard with the nets' gradient norms and iterations/s."""
         self.train = (terms, generator, critic)
         if step % self.args.log_every and step != self.args.iters:
             return
@@ -1740,8 +1718,8 @@ class Run:
         return self.evaluation_due(done) or late
 
     def save(self, step, **state):
-        """Write checkpoint.pt atomically: a crash never leaves a broken one. An update that made a loss, a weight
-        or an optimiser statistic inf/NaN stops the run with one line, and the last good checkpoint stays."""
+        """checkpoint.pt, written atomically; a loss, weight or optimiser statistic gone inf/NaN stops the run with one
+        line instead, and the last good checkpoint stays."""
         train = train_scalars(*self.train) if self.train else {}
         self.raise_if_not_finite(step, train)
         state = {k: v for k, v in state.items() if v is not None}
@@ -1760,10 +1738,8 @@ class Run:
         self.saved_step, self.saved_time = step, time.time()
 
     def log_metrics(self, step, evaluate, due=None):
-        """When an evaluation is due (every --eval-every, the last iteration, a stop: quick, no FID), `evaluate` it
-        and write one metrics.csv row: iteration, wall-clock seconds, the latest loss terms and gradient norms,
-        then the metrics (6 significant digits). TensorBoard gets the metrics and samples first, flushed: a row on
-        disk means its TensorBoard points are on disk too (what a resume relies on)."""
+        """When due (every --eval-every, the last iteration, a stop: quick, no FID), `evaluate` and write one
+        metrics.csv row: iteration, seconds, the latest loss terms, the metrics. TensorBoard's points go first."""
         if not (self.evaluation_due(step) if due is None else due):
             return
         metrics = evaluate(step, quick=self.stopping)
