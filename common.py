@@ -1444,10 +1444,9 @@ def seed_everything(seed):
 
 def numpy_state(state, plain=True):
     """A numpy RandomState state as plain values and a tensor (which torch.load(weights_only=True) reads), and back."""
-    name, keys, position, has_gauss, cached_gauss = state
-    if plain:
-        return [name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached_gauss)]
-    return name, keys.numpy().astype(np.uint32), position, has_gauss, cached_gauss
+    name, keys, *rest = state
+    return [name, torch.from_numpy(keys.astype(np.int64)), *rest] if plain else (name, keys.numpy().astype(np.uint32),
+                                                                                  *rest)
 
 
 def rng_state():
@@ -1480,12 +1479,10 @@ def train_scalars(terms, generator, critic):
 def run_record(state):
     """What ran: the device the nets are on, threads, versions, the git commit of this code (in a clone)."""
     import subprocess
-    device = next(unwrap(state["critic"]).parameters()).device if "critic" in state else None
-    commit = None
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
-                                capture_output=True, text=True, timeout=10).stdout.strip() or None
-    gpu = f" ({torch.cuda.get_device_name(device)})" if device is not None and device.type == "cuda" else ""
+    device = next(unwrap(state["critic"]).parameters()).device
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
+                            capture_output=True, text=True).stdout.strip() or None
+    gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     return {"device_used": f"{device}{gpu}", "world_size": world_size(), "threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(), "git_commit": commit,
             "host": platform.node(), "started": f"{datetime.datetime.now():%Y-%m-%d %H:%M:%S}"}
