@@ -92,25 +92,36 @@ def generator_loss(critic, real, fake):
     return loss, {"generator_loss": loss}
 
 
-def advas_r_tilde(critic, real, fake, gp_weight=10.0, piecewise_linear=False):
-    """Unbiased estimate of r = ||grad_phi L_adv||^2: X . X' with X, X' the critic-parameter gradients of L_adv
-    (`critic_loss`) on two independent halves of the batch (AdvAs, "unbiased estimate": E[X.X'] = ||E X||^2,
-    while ||X||^2 is biased up by the minibatch variance). Differentiable w.r.t. `fake`, hence the generator
-    (not w.r.t. the critic's parameters).
-    Cost: L_adv = E f(fake) + gp_weight * penalty - E f(real). Only the terms that vary with `fake` keep a graph
-    (second/third-order autograd); the gradients of the others are constants. E f(real) never varies with fake.
-    piecewise_linear (`is_piecewise_linear(critic)`: affine maps and ReLU-type activations only): then grad_x f
-    is piecewise constant in x, so the penalty and its phi-gradient do not vary with fake either (autograd, too,
-    takes ReLU's second derivative as zero) and the third-order pass, which would only compute zeros, is skipped.
-    Either way: the same value and generator gradient as differentiating the whole X . X'
-    (tests/test_losses.py, float64)."""
+def advas_r_tilde(critic, real, fake, gp_weight=10.0):
+    """AdvAs's r~ = X . X', X and X' the gradients of L_adv (`critic_loss`) for the critic's parameters phi on two
+    independent halves of the batch: an unbiased estimate of r = ||grad_phi L_adv||^2 (E[X . X'] = ||E X||^2, while
+    ||X||^2 is biased up by the minibatch variance). Differentiable w.r.t. `fake`, hence the generator."""
+    half = len(real) // 2
+    params = [p for p in critic.parameters() if p.requires_grad]
+    l_adv, l_adv_prime = (critic_loss(critic, r, f, gp_weight=gp_weight)[0]
+                          for r, f in ((real[:half], fake[:half]), (real[half:], fake[half:])))
+    x = torch.autograd.grad(l_adv, params, create_graph=True, materialize_grads=True)              # X
+    x_prime = torch.autograd.grad(l_adv_prime, params, create_graph=True, materialize_grads=True)  # X'
+    return sum((a * b).sum() for a, b in zip(x, x_prime))                                          # r~ = X . X'
+
+
+# ---- an optimisation, not part of the method: advas_r_tilde with fewer autograd passes -----------------------------
+
+
+def advas_r_tilde_fast(critic, real, fake, gp_weight=10.0, piecewise_linear=False):
+    """The value and generator gradient of `advas_r_tilde` (tests/test_losses.py holds them equal in float64), with
+    less work. L_adv = E f(fake) + gp_weight * penalty - E f(real): only the terms that vary with `fake` need a graph
+    (second/third-order autograd); the gradients of the others are constants. piecewise_linear
+    (`is_piecewise_linear(critic)`: affine maps and ReLU-type activations only): grad_x f is then piecewise constant
+    in x, so the penalty and its phi-gradient do not vary with fake either (autograd, too, takes ReLU's second
+    derivative as zero), and the third-order pass, which would only compute zeros, is skipped."""
     half = len(real) // 2
     params = [p for p in critic.parameters() if p.requires_grad]
 
-    def grad_l_adv(real, fake):  # X = grad_phi L_adv on one half, differentiable w.r.t. fake
+    def grad_l_adv(real, fake):  # X on one half: the fake-dependent part with a graph, the rest without
         penalty = gradient_penalty(critic, real, fake) if gp_weight else 0.0
         fake_term, real_term = critic(fake).reshape(len(fake)).mean(), -critic(real).reshape(len(real)).mean()
-        if piecewise_linear:  # WGAN-GP eq. 3, split into what varies with fake and what does not
+        if piecewise_linear:
             varying, constant = fake_term, real_term + gp_weight * penalty
         else:
             varying, constant = fake_term + gp_weight * penalty, real_term
@@ -153,6 +164,8 @@ def advas_gradient(g_orig, g_advas):
 
 def main(argv=None):
     args = common.parse_args(Args, argv, DEFAULTS, about=__doc__)
+    if not args.advas and "advas_gp" in args.given:
+        common.fail("--advas-gp / --no-advas-gp choose AdvAs's L_adv; with --no-advas there is none")
     if args.advas and args.batch_size % 2:
         common.fail(f"AdvAs splits the batch into two halves: --batch-size must be even, got {args.batch_size}")
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
@@ -177,10 +190,10 @@ def main(argv=None):
                                 args.fid_weights, args.fid_stats)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data, evaluate=evaluate)  # evaluate: a checkpoint whose row a kill lost
-    # the generator step differentiates with torch.autograd.grad, which DDP does not average: the plain nets, and
-    # rank_mean_grad averages each gradient over the ranks (in a plain run: the nets and torch.autograd.grad)
-    generator_net, critic_net = common.unwrap(generator), common.unwrap(critic)
-    piecewise_linear = is_piecewise_linear(critic_net)  # ReLU-type critic: AdvAs skips a pass of zeros
+    # the generator step takes its gradients with `grad`: torch.autograd.grad, averaged over torchrun's processes
+    # (DDP averages only what .backward() computes), on the plain nets
+    grad, generator_net, critic_net = common.rank_mean_grad, common.unwrap(generator), common.unwrap(critic)
+    piecewise_linear = is_piecewise_linear(critic_net)  # ReLU-type critic: advas_r_tilde_fast skips a pass of zeros
 
     for step in run.steps(start):  # progress bar, Ctrl-C / SIGTERM
         # ---- critic: minimise L_adv = E f(fake) - E f(real) + gp_weight * penalty   (WGAN-GP eq. 3)
@@ -197,11 +210,11 @@ def main(argv=None):
         params = list(generator.parameters())
         fake = generator_net(torch.randn(args.batch_size, z_dim, device=device))
         loss, generator_terms = generator_loss(critic_net, real, fake)
-        g_orig = common.rank_mean_grad(loss, params, retain_graph=args.advas)
-        if args.advas:
-            r_tilde = advas_r_tilde(critic_net, data.next(), fake, args.gp_weight if args.advas_gp else 0.0,
-                                    piecewise_linear)
-            g_advas = common.rank_mean_grad(r_tilde, params)
+        g_orig = grad(loss, params, retain_graph=args.advas)
+        if args.advas:  # r~ = X . X' on a fresh real batch: advas_r_tilde, computed with fewer passes
+            r_tilde = advas_r_tilde_fast(critic_net, data.next(), fake, args.gp_weight if args.advas_gp else 0.0,
+                                         piecewise_linear)
+            g_advas = grad(r_tilde, params)
             gradient, advas_lambda = advas_gradient(g_orig, g_advas)
             generator_terms.update(r_tilde=r_tilde, advas_lambda=advas_lambda)
         else:

@@ -118,8 +118,10 @@ class ToyData:
 
 
 class RealPlusNoise(nn.Module):
-    """WGAN-GP's gan_toy.py FIXED_GENERATOR as a generator without weights: G(z) = fresh real points + z, z ~ N(0, 1)
-    in 2D (its own seeded stream of real points, so evaluations are repeatable and the training RNG untouched)."""
+    """WGAN-GP's gan_toy.py FIXED_GENERATOR as a generator without weights: G(z) = real points + z, z ~ N(0, 1) in
+    2D. In training the real points are the next batch of the data stream (other points than the critic's real
+    batch, as the stream's state is in the checkpoint); in eval mode a seeded stream of its own, the same points at
+    every evaluation."""
 
     def __init__(self, data, seed=4321):
         super().__init__()
@@ -131,6 +133,8 @@ class RealPlusNoise(nn.Module):
         return super().train(mode)
 
     def forward(self, z):
+        if self.training:
+            return self.data.next()[:len(z)] + z
         real = toy_batch(self.data.dataset, len(z), self.rng)
         return torch.as_tensor(real, dtype=z.dtype, device=z.device) + z
 
@@ -1231,6 +1235,7 @@ def parse_args(args_class, argv, defaults, *, about=""):
     args = args_class(**vars(parser.parse_args(argv)))
     given = {action.dest for action in parser._actions for opt in action.option_strings
              if any(a == opt or a.startswith(opt + "=") for a in argv)}
+    args.given = given  # the flags on the command line (not a setting: args.json does not keep it)
     if args.resume is not None:
         args = resumed_args(args, given)
     kind, fields = data_kind(args.dataset), {f.name for f in dataclasses.fields(args)}

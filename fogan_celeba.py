@@ -119,6 +119,8 @@ def generator_loss(critic, real, fake, *, max_alpha=0.01):
 
 def main(argv=None):
     args = common.parse_args(Args, argv, DEFAULTS, about=__doc__)
+    if not args.max_alpha <= 1:  # a > 1 would push x' past the real sample, not between it and G(z)
+        common.fail(f"--max-alpha {args.max_alpha}: at most 1 (x' = a x + (1 - a) G(z) lies between them)")
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("fogan_celeba", args, PAPER, DEMO_NOTE)
     common.seed_everything(args.seed)

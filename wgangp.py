@@ -15,6 +15,7 @@ toys (gan_toy.py's FIXED_GENERATOR, the paper's Figure 1), so that only the crit
         --lr-critic 3e-4 --lr-generator 1e-4 --beta1 0 --iters 100000      # FOGAN's CelebA baseline (TTUR)
 """
 import dataclasses
+import functools
 from typing import Optional
 
 import torch
@@ -132,12 +133,15 @@ def main(argv=None):
     args = common.parse_args(Args, argv, DEFAULTS, about=__doc__)  # flags > paper setting
     if args.mode == "wgan" and (args.lam or args.one_sided):
         common.fail("--mode wgan has no penalty: --lam and --one-sided are for --mode wgan-gp")
-    if args.clip is not None and (args.mode == "wgan-gp" or args.clip <= 0):
-        common.fail(f"--clip {args.clip}: a positive bound, for --mode wgan (WGAN-GP does not clip)")
+    if args.clip is not None and (args.mode == "wgan-gp" or not 0 < args.clip < 1):
+        common.fail(f"--clip {args.clip}: a bound in (0, 1), for --mode wgan (WGAN-GP does not clip; a bound of 1 "
+                    "or more leaves the initial weights unclipped)")
     if args.train_size is not None and common.data_kind(args.dataset) != "image":
         common.fail(f"--train-size is for images (--dataset {args.dataset} has its own held-out data)")
     if args.fixed_generator and common.data_kind(args.dataset) != "toy":
         common.fail("--fixed-generator is gan_toy.py's, for the 2D toys")
+    if args.fixed_generator and {"lr_generator", "beta1", "beta2"} & args.given:
+        common.fail("--fixed-generator trains no generator: its --lr-generator / --beta1 / --beta2 would do nothing")
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
     run = common.Run("wgangp", args, PAPER)
     common.seed_everything(args.seed)
@@ -158,35 +162,36 @@ def main(argv=None):
     else:  # WGAN-GP Algorithm 1: Adam(alpha, beta1, beta2)
         opt_generator = torch.optim.Adam(generator.parameters(), lr=args.lr_generator, betas=(args.beta1, args.beta2))
         opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic, betas=(args.beta1, args.beta2))
-    if args.fixed_generator:  # gan_toy.py's FIXED_GENERATOR: no generator is trained; "samples" are real + N(0, 1)
+    if args.fixed_generator:  # gan_toy.py's FIXED_GENERATOR: G(z) = real points + z, nothing to train
         generator, opt_generator = common.RealPlusNoise(data), None
+    # the critic's objective and its constraint: the penalty inside the loss (WGAN-GP eq. 3), or WGAN's clipping
+    # of every weight after each step (Algorithm 1 of Arjovsky et al., line 7)
+    if args.mode == "wgan":
+        objective, constrain = clipped_critic_loss, lambda: {"clipped_share": clip_weights(critic, args.clip)}
+    else:
+        objective, constrain = functools.partial(critic_loss, lam=args.lam, one_sided=args.one_sided), dict
     evaluate = common.Evaluator(data, run, generator, critic, z_dim, device, args.eval_samples,
                                 args.fid_weights, args.fid_stats)
     start = run.start(generator=generator, critic=critic, opt_generator=opt_generator, opt_critic=opt_critic,
                       data=data, evaluate=evaluate)  # evaluate: a checkpoint whose row a kill lost
 
     for step in run.steps(start):  # progress bar, Ctrl-C / SIGTERM
-        # ---- critic: minimise E f(fake) - E f(real) + lam * penalty   (WGAN-GP eq. 3)
+        # ---- critic: minimise E f(fake) - E f(real) + lam * penalty   (WGAN-GP eq. 3; --mode wgan: no penalty, clipping)
         # n_critic steps; the notebook (--schedule blog) takes 100 for the first 25 generator steps and every 500th
         n_critic = 100 if args.schedule == "blog" and (step < 25 or step % 500 == 0) else args.n_critic
         for _ in range(n_critic):
             real = data.next()
             with torch.no_grad():
-                z = torch.randn(args.batch_size, z_dim, device=device)
-                fake = real + z if args.fixed_generator else generator(z)  # FIXED_GENERATOR: this batch + N(0, 1)
-            if args.mode == "wgan":  # WGAN: no penalty; the weights are clipped after the step instead
-                loss, terms = clipped_critic_loss(critic, real, fake)
-            else:
-                loss, terms = critic_loss(critic, real, fake, lam=args.lam, one_sided=args.one_sided)
+                fake = generator(torch.randn(args.batch_size, z_dim, device=device))
+            loss, terms = objective(critic, real, fake)
             opt_critic.zero_grad(set_to_none=True)
             loss.backward()
             opt_critic.step()
-            if args.mode == "wgan":
-                terms["clipped_share"] = clip_weights(critic, args.clip)  # w <- clip(w, -c, c)
+            terms.update(constrain())  # --mode wgan: w <- clip(w, -c, c)
 
-        # ---- generator: minimise -E f(G(z))   (WGAN-GP Algorithm 1, lines 11-12); --fixed-generator: none
+        # ---- generator: minimise -E f(G(z))   (WGAN-GP Algorithm 1, lines 11-12); a fixed generator has none
         generator_terms = {}
-        if not args.fixed_generator:
+        if opt_generator is not None:
             critic.requires_grad_(False)
             fake = generator(torch.randn(args.batch_size, z_dim, device=device))
             loss, generator_terms = generator_loss(critic, real, fake)

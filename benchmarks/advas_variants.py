@@ -55,12 +55,12 @@ def definition(critic, real, fake, gp_weight):
 
 
 def split(critic, real, fake, gp_weight):
-    return advas.advas_r_tilde(critic, real, fake, gp_weight)
+    return advas.advas_r_tilde_fast(critic, real, fake, gp_weight)
 
 
 def piecewise(critic, real, fake, gp_weight):
     assert advas.is_piecewise_linear(critic)
-    return advas.advas_r_tilde(critic, real, fake, gp_weight, piecewise_linear=True)
+    return advas.advas_r_tilde_fast(critic, real, fake, gp_weight, piecewise_linear=True)
 
 
 def functional_losses(critic, gp_weight):

@@ -2,6 +2,7 @@
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -491,3 +492,21 @@ def test_the_real_append_reports_a_failed_write_naming_the_file(tmp_path, monkey
 def test_eval_samples_too_few_for_an_image_score_is_one_line(tmp_path):
     assert_one_error_line(run_script("wgangp.py", "--dataset", "digits", "--eval-samples", "1", "--runs-dir",
                                      str(tmp_path)), "--eval-samples 1")
+
+
+def test_flags_that_would_do_nothing_or_extrapolate_are_one_line(tmp_path):
+    import advas
+    import fogan_text
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    for main, argv, message in (
+            (advas.main, ["--no-advas", "--no-advas-gp"], "with --no-advas there is none"),
+            (wgangp.main, ["--fixed-generator", "--lr-generator", "1e-3"], "trains no generator"),
+            (fogan_text.main, ["--max-alpha", "2"], "--max-alpha 2.0: at most 1"),
+            (wgangp.main, ["--mode", "wgan", "--clip", "1e9"], "a bound in (0, 1)"),
+            (wgangp.main, ["--iters", str(10 ** 12)], "at most 1,000,000,000 iterations")):
+        with pytest.raises(common.UserError, match=re.escape(message)):
+            main(argv + runs)
+    run_dir = wgangp.main(TOY + ["--iters", "2"] + runs)
+    with pytest.raises(common.UserError, match="at most 1,000,000,000 iterations"):
+        wgangp.main(["--resume", run_dir, "--iters", str(10 ** 12)])
+    assert json.load(open(os.path.join(run_dir, "args.json")))["iters"] == 2

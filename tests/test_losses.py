@@ -430,7 +430,7 @@ def advas_nets(kind):
 
 
 def advas_generator_gradients(kind, gp_weight, estimators):
-    """r_tilde and d r_tilde / d theta from each estimator: "definition", or advas_r_tilde's piecewise_linear flag
+    """r_tilde and d r_tilde / d theta from each estimator: "definition", or advas_r_tilde_fast's piecewise_linear flag
     (False / True), with the same interpolation draws."""
     generator, critic, real, z = advas_nets(kind)
     params = list(generator.parameters())
@@ -440,8 +440,11 @@ def advas_generator_gradients(kind, gp_weight, estimators):
         fake = generator(z)
         if estimator == "definition":
             results.append(reference_advas_generator_gradient(critic, real, fake, gp_weight, params))
+        elif estimator == "plain":  # advas.py's own definition
+            r_tilde = advas.advas_r_tilde(critic, real, fake, gp_weight)
+            results.append((r_tilde, torch.autograd.grad(r_tilde, params)))
         else:
-            r_tilde = advas.advas_r_tilde(critic, real, fake, gp_weight, piecewise_linear=estimator)
+            r_tilde = advas.advas_r_tilde_fast(critic, real, fake, gp_weight, piecewise_linear=estimator)
             results.append((r_tilde, torch.autograd.grad(r_tilde, params)))
     return results
 
@@ -456,13 +459,13 @@ def relative_difference(gradient, reference):
 @pytest.mark.parametrize("kind", ["toy", "text", "dcgan layer norm"])
 @pytest.mark.parametrize("gp_weight", [0.0, 10.0])
 def test_advas_fast_generator_gradient_equals_the_definition(kind, gp_weight):
-    """advas_r_tilde keeps a graph only for the fake-dependent part of L_adv, and for a piecewise-linear critic
+    """advas_r_tilde_fast keeps a graph only for the fake-dependent part of L_adv, and for a piecewise-linear critic
     (the toy and text nets) not for the penalty either: same r_tilde, same generator gradient as the definition,
     float64, relative error 1e-8. The layer-norm critic is not piecewise linear and takes the full path."""
     generator, critic, real, z = advas_nets(kind)
     piecewise_linear = advas.is_piecewise_linear(critic)
     assert piecewise_linear == (kind != "dcgan layer norm")
-    estimators = ["definition", False] + ([True] if piecewise_linear else [])
+    estimators = ["definition", "plain", False] + ([True] if piecewise_linear else [])
     (ref_r, ref_g), *fast = advas_generator_gradients(kind, gp_weight, estimators)
     for r_tilde, gradient in fast:
         assert r_tilde.item() == pytest.approx(ref_r.item(), rel=1e-8)
@@ -603,9 +606,13 @@ def test_the_method_block_pasted_with_import_torch_alone_gives_the_same_losses(m
     if module is advas:
         for piecewise in (False, True):
             torch.manual_seed(1)
-            r = copy.advas_r_tilde(critic, real, fake.requires_grad_(True), 10.0, piecewise)
+            r = copy.advas_r_tilde_fast(critic, real, fake.requires_grad_(True), 10.0, piecewise)
             torch.manual_seed(1)
-            assert torch.equal(r, advas.advas_r_tilde(critic, real, fake, 10.0, piecewise))
+            assert torch.equal(r, advas.advas_r_tilde_fast(critic, real, fake, 10.0, piecewise))
+        torch.manual_seed(1)
+        r = copy.advas_r_tilde(critic, real, fake, 10.0)
+        torch.manual_seed(1)
+        assert torch.equal(r, advas.advas_r_tilde(critic, real, fake, 10.0))
         assert copy.is_piecewise_linear(critic) and not copy.is_piecewise_linear(nn.Sequential(nn.Tanh()))
         g, scale = copy.advas_gradient([torch.ones(3)], [torch.full((3,), 4.0)])
         assert torch.allclose(g[0], torch.full((3,), 2.0)) and scale.item() == pytest.approx(0.25)
