@@ -35,7 +35,9 @@ def number(value):
 
 
 NOT_A_SETTING = ("seed", "run_name", "resume", "runs_dir", "cache_dir", "device", "threads", "log_every", "run",
-                 "resumes", "data_root")
+                 "resumes", "data_root", "checkpoint_minutes")
+# settings that make another method of the same script: always in the label when not the script's own
+VARIANTS = {"mode": "wgan-gp", "one_sided": False, "fixed_generator": False, "advas": True, "two_sided": False}
 
 
 def run_settings(run_dir):
@@ -57,7 +59,8 @@ def run_groups(run_dirs):
     groups = []
     for settings, script, dataset, seed in found:
         peers = [s for s, sc, ds, _ in found if (sc, ds) == (script, dataset)]
-        differ = sorted(k for k in settings if k not in NOT_A_SETTING and any(p.get(k) != settings[k] for p in peers))
+        differ = sorted(k for k in settings if k not in NOT_A_SETTING and (any(
+            p.get(k) != settings[k] for p in peers) or (k in VARIANTS and settings[k] != VARIANTS[k])))
         groups.append((" ".join([script, dataset] + [f"{k}={settings[k]}" for k in differ]), seed))
     return groups
 
@@ -136,14 +139,11 @@ def plot_runs(runs, metric, path, title=None, bayes=None):
         ax.grid(alpha=0.3)
     names = sorted(groups)
     heading = f"{metric}: " + " vs ".join(names) if len(names) <= 3 else f"{metric}: {len(names)} groups (legend below)"
-    if len(names) <= 3:
-        axes[0].legend(fontsize=7)
-    else:  # many groups: the legend under the panels, not over them
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=7)
-        fig.subplots_adjust(bottom=0.12 + 0.035 * ((len(axes[0].get_legend_handles_labels()[1]) + 1) // 2))
     fig.suptitle(textwrap.shorten(title or heading, 140), fontsize=10)
-    if len(names) <= 3:
-        fig.tight_layout()
+    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()  # under the panels: long labels never squeeze them
+    fig.legend(handles, [textwrap.fill(label, 110) for label in labels], loc="upper center", fontsize=7,
+               bbox_to_anchor=(0.5, 0.0), ncol=1 if max(map(len, labels)) > 60 else 2)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 

@@ -208,19 +208,12 @@ def test_plot_help_and_never_into_a_run(tmp_path, capsys):
     assert old.returncode == 2 and "benchmarks/plot.py" in old.stderr
 
 
-def test_plot_reads_damaged_metrics_and_settings_without_a_traceback(tmp_path, monkeypatch, capsys):
+def test_plot_labels_a_clipped_wgan_run_as_such_and_keeps_the_legend_off_the_panels(tmp_path, monkeypatch):
+    runs = [(None, fake_run(tmp_path, "a", "wgangp", "swissroll", 1, [0.9, 0.5, 0.3]))]
+    settings = json.load(open(os.path.join(runs[0][1], "args.json")))
+    json.dump({**settings, "mode": "wgan"}, open(os.path.join(runs[0][1], "args.json"), "w"))
     figures = capture_figure(monkeypatch)
-    latin, binary, text, nested = (fake_run(tmp_path, n, "wgangp", "swissroll", s, [0.9, 0.5, 0.4])
-                                   for s, n in enumerate(["latin", "binary", "text", "nested"]))
-    with open(os.path.join(latin, "metrics.csv"), "ab") as f:
-        f.write(b"800,40.0,caf\xe9\n")  # a latin-1 byte
-    with open(os.path.join(binary, "metrics.csv"), "ab") as f:
-        f.write(bytes(range(256)) + b"\n1000,\x00\r,1\n")
-    lines = open(os.path.join(text, "metrics.csv")).read().splitlines()
-    open(os.path.join(text, "metrics.csv"), "w").write("\n".join(lines[:2] + ["400,20.0,n/a"] + lines[3:]) + "\n")
-    open(os.path.join(nested, "args.json"), "w").write("[" * 100_000 + "]" * 100_000)
-    plot.plot_main(["w1", str(tmp_path / "w1.png"), latin, binary, text, nested])
-    err = capsys.readouterr().err
-    assert "Traceback" not in err and f"{text}: 1 row(s) whose w1 or seconds is not a number" in err, err
-    drawn = {len(line.get_xdata()) for line in figures[0].axes[0].lines if line.get_alpha() == 0.35}
-    assert drawn == {2, 3}  # every readable row drawn; the text value and the damaged lines left out
+    plot.plot_runs(runs, "w1", str(tmp_path / "out.png"))
+    (legend,) = figures[0].legends
+    assert any("mode=wgan" in text.get_text() for text in legend.get_texts())
+    assert figures[0].axes[0].get_legend() is None  # not inside the left panel
