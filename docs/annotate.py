@@ -201,7 +201,7 @@ def highlight(lines):
             in_docstring = in_docstring != (quotes % 2 == 1)
         else:
             out.append(token.sub(mark, text))
-    return "\n".join(out)
+    return "\n".join(f'<span class="l">{line}</span>' for line in out)  # one span a line: a hanging indent when narrow
 
 
 # ---- a section's code: rows of lines, each beside its own note; docstrings folded --------------------------------
@@ -238,13 +238,17 @@ def code_blocks(lines, first_line):
     while i < len(lines):
         if opens_docstring(lines[i]) and (closes := next(
                 (j for j in range(i + 1, len(lines)) if lines[j].count('"""') % 2 == 1), None)) is not None:
-            rest = lines[i + 1:closes + 1]
-            summary = highlight(lines[i:i + 1])
-            out.append(f'<details class="doc"><summary title="the whole docstring ({len(rest) + 1} lines)">'
-                       f'<code class="lines" data-line="{first_line + i}">{summary}</code></summary>'
-                       f'<pre class="lines" data-line="{first_line + i + 1}">{docstring_lines(rest)}</pre></details>')
-            i = closes + 1
-            continue
+            # the summary: the lines up to the first one that ends a sentence (never a sentence cut in two)
+            ends = next((k for k in range(i, closes) if lines[k].rstrip().endswith((".", ":"))), closes)
+            if ends < closes:
+                rest = lines[ends + 1:closes + 1]
+                summary = docstring_lines(lines[i:ends + 1])
+                out.append(f'<details class="doc"><summary title="the whole docstring ({closes - i + 1} lines)">'
+                           f'<code class="lines" data-line="{first_line + i}">{summary}</code></summary>'
+                           f'<pre class="lines" data-line="{first_line + ends + 1}">{docstring_lines(rest)}</pre>'
+                           '</details>')
+                i = closes + 1
+                continue
         end = next((j for j in range(i + 1, len(lines)) if opens_docstring(lines[j])), len(lines))
         out.append(f'<pre class="lines" data-line="{first_line + i}">{highlight(lines[i:end])}</pre>')
         i = end
@@ -252,7 +256,7 @@ def code_blocks(lines, first_line):
 
 
 def docstring_lines(lines):
-    return "\n".join(f'<span class="s">{html.escape(line, quote=False)}</span>' for line in lines)
+    return "\n".join(f'<span class="l"><span class="s">{html.escape(line, quote=False)}</span></span>' for line in lines)
 
 
 # ---- pages -------------------------------------------------------------------------------------------------------
@@ -388,8 +392,11 @@ img { max-width: 100%; border: 1px solid #ddd; }
 figure { margin: 1rem 0; } figcaption { color: #555; font-size: 14px; }
 ol.methods li { margin: .8rem 0; }
 footer { color: #777; font-size: 13px; border-top: 1px solid #ddd; margin: 2rem 0; padding-top: .5rem; }
+section.pair > .code { align-self: start; }  /* a note taller than its lines leaves no blank inside the code */
 @media (max-width: 1200px) { section.pair { grid-template-columns: minmax(0, 1fr); }
-  section.pair > .code { width: auto; } }
+  section.pair > .code { width: auto; overflow-x: visible; }
+  .lines { white-space: pre-wrap; overflow-wrap: anywhere; }  /* a long line wraps under itself, nothing is hidden */
+  .lines .l { display: inline-block; width: 100%; box-sizing: border-box; padding-left: 6ch; text-indent: -6ch; } }
 """
 
 

@@ -118,15 +118,18 @@ def test_the_loop_is_shown_around_the_critic_and_generator_steps():
 # ---- a real browser: Chromium over the DevTools protocol (tests/browser.py), at a laptop's and a tablet's width ----
 
 # What a reader would see go wrong, measured in the rendered page. Every <details> is opened first (a folded
-# docstring must not wrap either). At 800 px a code box may scroll sideways (its own scroll bar); at 1366 px no
-# code line may be wider than its box.
-CHECKS = r"""((allowScroll, mathFont) => {
+# docstring must not wrap either). At 1366 px no code line may wrap or be wider than its box; at 800 px a long
+# line wraps under itself, and nothing of a line (its end-of-line equation comment least of all) may be hidden.
+CHECKS = r"""((narrow, mathFont) => {
   const problems = [];
   document.querySelectorAll('details').forEach(d => { d.open = true; });
   document.querySelectorAll('math').forEach((m, i) => {
     const r = m.getBoundingClientRect();
     if (r.width < 1 || r.height < 1) problems.push(`math #${i}: no rendered box`);
     if (m.querySelector('merror')) problems.push(`math #${i}: an error element`);
+    const note = m.closest('.note');
+    if (note && r.right > note.getBoundingClientRect().right + 1)
+      problems.push(`math #${i}: overflows its note by ${Math.round(r.right - note.getBoundingClientRect().right)} px`);
   });
   document.querySelectorAll('mfrac').forEach((f, i) => {
     const [top, bottom] = f.children;
@@ -141,13 +144,27 @@ CHECKS = r"""((allowScroll, mathFont) => {
   document.querySelectorAll('.lines').forEach(el => {
     const lines = el.textContent.split('\n').length, height = el.getBoundingClientRect().height;
     const lineHeight = parseFloat(getComputedStyle(el).lineHeight);
-    if (height > (lines + 0.5) * lineHeight)
+    if (!narrow && height > (lines + 0.5) * lineHeight)
       problems.push(`code at line ${el.dataset.line}: ${lines} line(s) take ${Math.round(height / lineHeight)} (wrapped)`);
     const box = el.closest('.code'), r = box.getBoundingClientRect();
-    const scrolls = ['auto', 'scroll'].includes(getComputedStyle(box).overflowX);
-    if (el.scrollWidth > box.clientWidth + 1 && !(allowScroll && scrolls))
+    if (el.scrollWidth > box.clientWidth + 1)
       problems.push(`code at line ${el.dataset.line}: cut off (${el.scrollWidth} px of text in a ${box.clientWidth} px box)`);
     if (r.right > innerWidth + 1) problems.push(`code at line ${el.dataset.line}: beyond the window's right edge`);
+    el.querySelectorAll('.c').forEach(comment => {
+      for (const part of comment.getClientRects())
+        if (part.right > r.right + 1 || part.right > innerWidth + 1) {
+          problems.push(`code at line ${el.dataset.line}: its comment ${comment.textContent.slice(0, 30)} is not visible`);
+          break;
+        }
+    });
+  });
+  if (!narrow) document.querySelectorAll('section.pair > .code').forEach(box => {
+    const kids = [...box.children], style = getComputedStyle(box);
+    if (!kids.length) return;
+    const used = kids[kids.length - 1].getBoundingClientRect().bottom - kids[0].getBoundingClientRect().top;
+    const blank = box.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom) - used;
+    if (blank > 2 * parseFloat(style.lineHeight))
+      problems.push(`code at line ${box.querySelector('[data-line]')?.dataset.line}: ${Math.round(blank)} px blank inside its box`);
   });
   if (document.documentElement.scrollWidth > innerWidth + 1)
     problems.push(`the page is ${document.documentElement.scrollWidth} px wide in a ${innerWidth} px window`);
@@ -177,8 +194,8 @@ def rendered_problems(browser, path, width):
     from urllib.parse import unquote, urlparse
     page = browser.open("file://" + os.path.abspath(path), width)
     try:
-        scroll, math_font = width < 1200, math_font_installed()
-        found = page.evaluate(f"{CHECKS}({str(scroll).lower()}, {str(math_font).lower()})")
+        narrow, math_font = width < 1200, math_font_installed()
+        found = page.evaluate(f"{CHECKS}({str(narrow).lower()}, {str(math_font).lower()})")
         problems = found["problems"]
         for link in found["links"]:
             url = urlparse(link)
@@ -240,7 +257,17 @@ BROKEN = {  # name: (what is done to the page, what the check must say)
     "anchor broken": (lambda t: t.replace("</footer>", '<a href="#nowhere">x</a></footer>'), "#nowhere: no such anchor"),
     "style sheet missing (console)": (lambda t: t.replace('href="style.css"', 'href="styles.css"'), "ERR_FILE_NOT_FOUND"),
     "console error": (lambda t: t.replace("</body>", "<script>console.error('boom')</script></body>"), "console: boom"),
+    "equation wider than its note": (lambda t: t.replace("</head>", "<style>.note.gloss { width: 4rem; } "
+                                                              ".note.gloss math { max-width: none !important; }</style></head>"),
+                                     "overflows its note"),
+    "blank inside the code": (lambda t: t.replace("</head>", "<style>section.pair > .code { align-self: stretch "
+                                                            "!important; } .note.gloss { padding-bottom: 30rem; }</style></head>"),
+                              "blank inside its box"),
+    "comment scrolled away at 800 px": (lambda t: t.replace("</head>", "<style>.lines { white-space: pre !important; } "
+                                                                      ".lines .l { display: inline !important; } section.pair > .code "
+                                                                      "{ overflow-x: auto !important; }</style></head>"), "not visible"),
 }
+WIDTH = {"comment scrolled away at 800 px": 800}  # the others at 1366 px
 
 
 @pytest.mark.slow
@@ -250,10 +277,10 @@ def test_the_browser_check_fails_on_a_page_broken_that_way(browser, broken, tmp_
         pytest.skip("no font with a MATH table here (fonts-dejavu-extra): brackets cannot stretch on any page")
     root = pages_copy(tmp_path)
     page = root / "docs" / "annotated" / ("slogan.html" if "fences" in broken else "wgangp.html")  # \left( \right)
-    assert rendered_problems(browser, page, 1366) == []  # the copy itself is whole
+    assert rendered_problems(browser, page, WIDTH.get(broken, 1366)) == []  # the copy itself is whole
     edit, said = BROKEN[broken]
     page.write_text(edit(page.read_text()))
-    problems = rendered_problems(browser, page, 1366)
+    problems = rendered_problems(browser, page, WIDTH.get(broken, 1366))
     assert any(said in problem for problem in problems), problems
 
 
