@@ -29,6 +29,7 @@ class Args:
     gp_weight: Optional[float] = arg(None, "WGAN-GP's gradient penalty weight (its lambda)")
     advas: bool = arg(True, "add the AdvAs term to the generator's gradient (--no-advas: plain WGAN-GP)")
     advas_gp: bool = arg(True, "include the critic's gradient penalty in L_adv (third-order autograd, skipped for ReLU critics)")
+    advas_lambda: Optional[float] = arg(None, "a fixed lambda_AdvAs; default: the paper's min(1, ||g_orig|| / ||g_AdvAs||)")
     optimizer: Optional[str] = arg(None, "adam (every paper) or rmsprop (torch's)", choices=("adam", "rmsprop"))
     lr_critic: Optional[float] = arg(None, "learning rate of the critic")
     lr_generator: Optional[float] = arg(None, "learning rate of the generator")
@@ -149,13 +150,15 @@ def is_piecewise_linear(net):
                for m in net.modules())
 
 
-def advas_gradient(g_orig, g_advas):
+def advas_gradient(g_orig, g_advas, fixed_lambda=None):
     """The generator's gradient g = g_orig + lambda_AdvAs g_AdvAs, lambda_AdvAs = min(1, ||g_orig|| / ||g_AdvAs||),
-    global norms over all generator parameters (AdvAs, "removing the hyperparameter lambda").
-    Returns (g, lambda_AdvAs)."""
+    global norms over all generator parameters (AdvAs, "removing the hyperparameter lambda"); or a fixed_lambda
+    as given (the hyperparameter the rule removes). Returns (g, lambda_AdvAs)."""
     norm_orig = torch.sqrt(sum(g.pow(2).sum() for g in g_orig))
     norm_advas = torch.sqrt(sum(g.pow(2).sum() for g in g_advas))
-    scale = torch.clamp(norm_orig / norm_advas.clamp(min=1e-30), max=1.0)
+    scale = torch.clamp(norm_orig / norm_advas.clamp(min=1e-30), max=1.0)  # lambda_AdvAs = min(1, ||g|| / ||g_AdvAs||)
+    if fixed_lambda is not None:
+        scale = torch.full_like(scale, fixed_lambda)
     return [g + scale * a for g, a in zip(g_orig, g_advas)], scale
 
 
@@ -164,8 +167,8 @@ def advas_gradient(g_orig, g_advas):
 
 def main(argv=None):
     args = common.parse_args(Args, argv, DEFAULTS, about=__doc__)
-    if not args.advas and "advas_gp" in args.given:
-        common.fail("--advas-gp / --no-advas-gp choose AdvAs's L_adv; with --no-advas there is none")
+    if not args.advas and {"advas_gp", "advas_lambda"} & args.given:
+        common.fail("--advas-gp / --advas-lambda set AdvAs's term; with --no-advas there is none")
     if args.advas and args.batch_size % 2:
         common.fail(f"AdvAs splits the batch into two halves: --batch-size must be even, got {args.batch_size}")
     rank = common.setup_distributed()  # under torchrun --nproc_per_node=N: one process per device
@@ -215,7 +218,7 @@ def main(argv=None):
             r_tilde = advas_r_tilde_fast(critic_net, data.next(), fake, args.gp_weight if args.advas_gp else 0.0,
                                          piecewise_linear)
             g_advas = grad(r_tilde, params)
-            gradient, advas_lambda = advas_gradient(g_orig, g_advas)
+            gradient, advas_lambda = advas_gradient(g_orig, g_advas, args.advas_lambda)
             generator_terms.update(r_tilde=r_tilde, advas_lambda=advas_lambda)
         else:
             gradient = g_orig

@@ -500,6 +500,7 @@ def test_flags_that_would_do_nothing_or_extrapolate_are_one_line(tmp_path):
     runs = ["--runs-dir", str(tmp_path / "runs")]
     for main, argv, message in (
             (advas.main, ["--no-advas", "--no-advas-gp"], "with --no-advas there is none"),
+            (advas.main, ["--no-advas", "--advas-lambda", "0.5"], "with --no-advas there is none"),
             (wgangp.main, ["--fixed-generator", "--lr-generator", "1e-3"], "trains no generator"),
             (fogan_text.main, ["--max-alpha", "2"], "--max-alpha 2.0: at most 1"),
             (wgangp.main, ["--mode", "wgan", "--clip", "1e9"], "a bound in (0, 1)"),

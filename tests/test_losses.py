@@ -184,6 +184,20 @@ def test_advas_losses_and_gradient_rule_by_hand():
     assert torch.allclose(g[0], torch.tensor([3.0, 5.0])) and torch.allclose(g[1], torch.tensor([4.0]))
     g, scale = advas.advas_gradient(g_advas, g_orig)  # ||g_orig|| > ||g_AdvAs||: lambda capped at 1
     assert scale.item() == 1.0 and torch.allclose(g[0], torch.tensor([3.0, 10.0]))
+    g, scale = advas.advas_gradient(g_orig, g_advas, fixed_lambda=2.0)  # --advas-lambda 2: used as given
+    assert scale.item() == 2.0 and torch.allclose(g[0], torch.tensor([3.0, 20.0]))
+
+
+def test_advas_lambda_flag_fixes_lambda_and_the_default_is_the_rule(tmp_path, monkeypatch):
+    """advas.py --advas-lambda L hands L to advas_gradient; without it the rule decides (fixed_lambda None)."""
+    seen = []
+    real = advas.advas_gradient
+    monkeypatch.setattr(advas, "advas_gradient", lambda g, a, fixed=None: seen.append(fixed) or real(g, a, fixed))
+    flags = ["--dataset", "8gaussians", "--width", "8", "--batch-size", "8", "--iters", "2", "--eval-samples", "20",
+             "--runs-dir", str(tmp_path)]
+    advas.main(flags + ["--advas-lambda", "0.3"])
+    advas.main(flags)
+    assert seen == [0.3, 0.3, None, None]
 
 
 @pytest.mark.parametrize("module,lam", [(fogan_text, 0.1), (fogan_celeba, 0.5)])
