@@ -15,10 +15,12 @@ at a tiny size into runs/claims-smoke/, its numbers and figures there too, never
 import argparse
 import concurrent.futures
 import csv
+import glob
 import hashlib
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -771,7 +773,19 @@ CLAIMED = {"fogan-text": ("FOGAN", ["WGAN-GP"]), "fogan-images": ("FOGAN", ["WGA
            "advas-digits": ("AdvAs, 1 critic step", ["WGAN-GP, 1 critic step", "WGAN-GP, 5 critic steps"])}
 
 
-def markdown(part, table, meta):
+CAPTIONS = {
+    "surfaces": "Figure 1(a) in miniature: value surfaces of critics trained against real + N(0, 1)",
+    "gradients": "Figure 1(b) in miniature: per-layer gradient norms (step-0 controls dashed), the deep layers' weights",
+    "loss": "The held-out negative critic loss against the exact W1 at every evaluation",
+    "modes": "DRAGAN without (lambda 0) and with (lambda 10) its penalty, seed 1",
+    "fogan-text": "FOGAN and WGAN-GP on the embedded text: 4-gram JSD against iterations and wall-clock",
+    "fogan-images": "FOGAN and WGAN-GP (TTUR) on the embedded digits: fd_digits against iterations and wall-clock",
+    "figure3-digits": "WGAN-GP and WGAN (clipping) on the embedded digits: fd_digits against iterations and wall-clock",
+    "advas-digits": "AdvAs and WGAN-GP on the embedded digits: fd_digits against iterations and wall-clock",
+}
+
+
+def markdown(part, table, meta, docs=None):
     lines, verdicts = summary_rows(part, table)
     head = []
     for m in {m["command"]: m for m in meta.values()}.values():
@@ -782,7 +796,10 @@ def markdown(part, table, meta):
     verdict_lines = ["| claim | where | measured | verdict | p |", "|---|---|---|---|---|"]
     verdict_lines += [f"| {cid} | {where} | {measured} | **{v}** | {p_text(pv)} |" for cid, where, measured, v, pv
                       in verdicts]
-    return "\n".join([*(f"- {h}" for h in head), "", *lines, "", *verdict_lines]), verdicts
+    pictures = [f"![{CAPTIONS[part]}]({os.path.basename(f)})" for f in sorted(glob.glob(os.path.join(
+        docs or "", f"claims_{part}*.png"))) if docs and re.fullmatch(rf"claims_{part}(-[a-z0-9]+)?\.png", os.path.basename(f))]
+    return "\n".join([*(f"- {h}" for h in head), "", *lines, "", *verdict_lines, *([""] if pictures else []),
+                      *pictures]), verdicts
 
 
 def replace_block(text, name, body):
@@ -1029,11 +1046,11 @@ def summarise(part, docs, csv_path, out, smoke):
         return
     missing = [f"{k}: {sorted(set(m['seeds']) - set(v))}" for m in meta.values() for k, v in m["runs"].items()
                if set(m["seeds"]) - set(v)]
-    block, _ = markdown(part, table, meta)
+    FIGURES.get(part, figure_curves)(part, table, out, docs, meta, smoke)
+    block, _ = markdown(part, table, meta, docs)
     print(f"\n## {part}\n\n{block}")
     if missing:
         print(f"\n({part}: seeds without a finished run: {'; '.join(missing)})")
-    FIGURES.get(part, figure_curves)(part, table, out, docs, meta, smoke)
     update_docs(docs, {part: block})
 
 

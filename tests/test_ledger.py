@@ -173,7 +173,8 @@ def test_the_readme_and_the_ledger_list_the_same_claims_generated_from_the_commi
         path = os.path.join(ROOT, "docs", "claims", f"{part}.csv")
         if os.path.exists(path):
             meta = json.load(open(path[:-4] + ".json"))
-            assert block(ledger, part) == claims.markdown(part, claims.load_numbers(path), meta)[0], part
+            docs = os.path.join(ROOT, "docs")
+            assert block(ledger, part) == claims.markdown(part, claims.load_numbers(path), meta, docs)[0], part
 
 
 def test_every_claim_has_a_seed_a_place_and_a_test_or_the_command_that_would_test_it():
