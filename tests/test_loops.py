@@ -111,7 +111,7 @@ def test_the_blog_schedule_gives_100_critic_steps_for_the_first_25_iterations_an
 def test_advas_r_tilde_takes_a_fresh_real_batch_and_advas_gradient_g_orig_first(tmp_path, monkeypatch):
     critic_reals, r_tilde_reals, nets, losses, checked = [], [], [], [], []
     record(monkeypatch, advas, "critic_loss", critic_reals, lambda critic, real, fake, **k: real.clone())
-    record(monkeypatch, advas, "advas_r_tilde", r_tilde_reals, lambda critic, real, *a, **k: real.clone())
+    record(monkeypatch, advas, "advas_r_tilde_fast", r_tilde_reals, lambda critic, real, *a, **k: real.clone())
     make_nets, generator_loss, advas_gradient = common.make_nets, advas.generator_loss, advas.advas_gradient
     monkeypatch.setattr(common, "make_nets", lambda *a, **k: nets.append(make_nets(*a, **k)) or nets[-1])
 
@@ -120,9 +120,9 @@ def test_advas_r_tilde_takes_a_fresh_real_batch_and_advas_gradient_g_orig_first(
         losses.append(torch.autograd.grad(loss, list(nets[0][0].parameters()), retain_graph=True))
         return loss, terms
 
-    def checked_gradient(g_orig, g_advas):  # g_orig must be grad L_G of this step's generator loss
+    def checked_gradient(g_orig, g_advas, fixed_lambda=None):  # g_orig must be grad L_G of this step's generator loss
         checked.append(all(torch.allclose(a, b) for a, b in zip(g_orig, losses[-1])))
-        return advas_gradient(g_orig, g_advas)
+        return advas_gradient(g_orig, g_advas, fixed_lambda)
     monkeypatch.setattr(advas, "generator_loss", recorded_loss)
     monkeypatch.setattr(advas, "advas_gradient", checked_gradient)
     advas.main(["--dataset", "8gaussians", "--iters", "3", "--n-critic", "1", "--width", "8", "--batch-size", "8",
