@@ -71,6 +71,8 @@ PARTS = {
     "figure3-digits": Part({"WGAN-GP": ["wgangp.py"], "WGAN (clipping)": ["wgangp.py", "--mode", "wgan"]},
                            ("digits",), 5000, 250, seeds=3, minutes=50,
                            what="WGAN-GP Figure 3 on the digits: fd_digits per iteration and per second vs clipping"),
+    "overfit": Part({"WGAN-GP": ["wgangp.py", "--train-size", "1000"]}, ("digits",), 2000, 100, seeds=3, minutes=40,
+                    what="WGAN-GP Figure 5(b): the critic's estimate on its 1,000 training digits and on held-out ones"),
     "advas-digits": Part({"WGAN-GP, 5 critic steps": ["advas.py", "--no-advas", "--n-critic", "5"],
                           "WGAN-GP, 1 critic step": ["advas.py", "--no-advas", "--n-critic", "1"],
                           "AdvAs, 1 critic step": ["advas.py", "--n-critic", "1"]}, ("digits",), 5000, 250, seeds=3,
@@ -451,7 +453,17 @@ def loss_scores(run_dir):
     return {"pearson": pearsonr(negative_loss, w1)[0], "spearman": spearmanr(negative_loss, w1)[0]}
 
 
-SCORES = {"surfaces": surface_scores, "gradients": gradient_scores_with_control, "loss": loss_scores}
+def overfit_scores(run_dir):
+    """Spearman correlation, over the evaluations, of the gap w_distance_train - w_distance_heldout (the critic's
+    estimate on its training digits less that on held-out ones) with the iteration: > 0, the gap grows."""
+    from scipy.stats import spearmanr
+    history = rows(run_dir)
+    gap = [float(r["w_distance_train"]) - float(r["w_distance_heldout"]) for r in history]
+    return {"gap_trend": spearmanr([int(r["iteration"]) for r in history], gap)[0]} if len(gap) > 2 else {}
+
+
+SCORES = {"surfaces": surface_scores, "gradients": gradient_scores_with_control, "loss": loss_scores,
+          "overfit": overfit_scores}
 
 
 # ---- tables, verdicts and figures from the per-seed numbers ---------------------------------------------------------
@@ -561,6 +573,16 @@ def summary_rows(part, table):
         pen, clip = final(table, "WGAN-GP", d, "w1"), final(table, "WGAN (clipping)", d, "w1")
         v, pv = verdict(pen, clip, "lower")
         verdicts.append(("fig3-toy", d, f"final W1 penalty {spread(pen)} vs clipping {spread(clip)}", v, pv))
+    elif part == "overfit":
+        lines += ["| critic | dataset | negative loss, training digits (final) | held-out digits (final) | gap trend (Spearman) |",
+                  "|---|---|---|---|---|"]
+        d, arm = "digits", "WGAN-GP"
+        train, heldout = final(table, arm, d, "w_distance_train"), final(table, arm, d, "w_distance_heldout")
+        trend = final(table, arm, d, "gap_trend")
+        lines.append(f"| {arm} | {d} (1,000 trained on) | {spread(train)} | {spread(heldout)} | {spread(trend, 2)} |")
+        v, pv = trend_verdict(trend, +1)
+        verdicts.append(("overfit", f"{d}, {arm}", f"Spearman of the train - held-out gap with the iteration "
+                         f"{spread(trend, 2)}", v, pv))
     elif part == "modes":
         lines += ["| arm | dataset | modes (final) | share near a mode | W1 |", "|---|---|---|---|---|"]
         for d in datasets:
@@ -764,7 +786,28 @@ def figure_curves(part, table, out, docs, meta, smoke):
         save_figure(fig, docs, part if len(meta) == 1 else f"{part}-{d}")
 
 
-FIGURES = {"surfaces": figure_surfaces, "gradients": figure_gradients, "modes": figure_modes, "loss": figure_loss}
+def figure_overfit(part, table, out, docs, meta, smoke):
+    """The critic's negative loss on its training digits and on held-out ones at every evaluation (from the CSV)."""
+    plt = pyplot()
+    d, arm = "digits", "WGAN-GP"
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    seeds = seeds_of(table, arm, d, "w_distance_train")
+    for colour, seed in zip(colours, seeds):
+        for quantity, style in (("w_distance_train", "-"), ("w_distance_heldout", "--")):
+            series = table[(arm, d, quantity)][seed]
+            ax.plot([i for i, _ in series], [v for _, v in series], style, color=colour, lw=1,
+                    label=f"seed {seed}, {'training' if 'train' in quantity else 'held-out'} digits")
+    ax.set_xlabel("iterations")
+    ax.set_ylabel("negative critic loss (no penalty)")
+    ax.set_title(f"WGAN-GP on 1,000 digits, {len(seeds)} seeds: training (solid) and held-out (dashed)", fontsize=9)
+    ax.legend(fontsize=6)
+    ax.grid(alpha=0.3)
+    save_figure(fig, docs, part)
+
+
+FIGURES = {"surfaces": figure_surfaces, "gradients": figure_gradients, "modes": figure_modes, "loss": figure_loss,
+           "overfit": figure_overfit}
 
 
 # the arm each curve part's claim favours, and the arms it is compared with
@@ -782,6 +825,7 @@ CAPTIONS = {
     "fogan-images": "FOGAN and WGAN-GP (TTUR) on the embedded digits: fd_digits against iterations and wall-clock",
     "figure3-digits": "WGAN-GP and WGAN (clipping) on the embedded digits: fd_digits against iterations and wall-clock",
     "advas-digits": "AdvAs and WGAN-GP on the embedded digits: fd_digits against iterations and wall-clock",
+    "overfit": "WGAN-GP's critic on its 1,000 training digits and on held-out digits, every evaluation",
 }
 
 
@@ -828,8 +872,8 @@ CLAIMS = [
      "score per iteration and per second); here the swiss roll's W1", ("part", "fig3-toy")),
     ("WGAN-GP", "Figure 3, 5.3", "the same on the digits, by fd_digits", ("part", "figure3-digits")),
     ("WGAN-GP", "Figure 5(b)", "on 1,000 digits the critic overfits: training and validation losses diverge; with "
-     "the penalty the training loss rises while the validation loss falls", ("not run",
-     "python wgangp.py --dataset digits --train-size 1000 --iters 5000 (columns w_distance_train / heldout)")),
+     "the penalty the training loss rises while the validation loss falls; here the growth of the gap",
+     ("part", "overfit")),
     ("WGAN-GP", "Tables 1-2", "WGAN-GP trains 200 random architectures that the standard GAN fails on",
      ("not testable", "a GPU, CIFAR-10 and an architecture sampler no script here has")),
     ("WGAN-GP", "Figure 2", "WGAN-GP trains every LSUN architecture of the figure (no batch norm, 101 layers, ...)",
