@@ -1266,8 +1266,10 @@ def parse_args(args_class, argv, defaults, *, about=""):
         fail(f"--data-root is for images and text; --dataset {args.dataset} is a 2D toy, generated on the fly")
     given_value, unused = dataclasses.asdict(args).get, f"; --dataset {args.dataset} does not use it"
     for message, wrong in {  # settings that would be recorded and do nothing: one line instead
-            "--critic-norm is for the image critics" + unused: kind != "image" and given_value("critic_norm", "none") != "none",
-            "--generator-batch-norm is for the text generator" + unused: kind != "text" and given_value("generator_batch_norm"),
+            "--critic-norm is for the image critics" + unused: kind != "image" and given_value(
+                "critic_norm", "none") != "none",
+            "--generator-batch-norm is for the text generator" + unused: kind != "text" and given_value(
+                "generator_batch_norm"),
             "--image-size is for image data" + unused: kind != "image" and given_value("image_size") is not None,
             "--fid-weights and --fid-stats are for image data (FID)" + unused: kind != "image" and (
                 given_value("fid_weights") not in (None, "none") or given_value("fid_stats") is not None),
