@@ -849,7 +849,7 @@ def markdown(part, table, meta, docs=None):
         seeds = ", ".join(f"{k}: {len(v)}" for k, v in m["runs"].items())
         head.append(f"`{m['command']}`: {m['iters']} iterations, evaluated every {m['eval_every']}; seeds per arm "
                     f"({seeds}); {m['wall_clock_s'] / 60:.0f} min wall-clock on {m['machine']}, "
-                    f"{m['workers']} run(s) side by side.")
+                    f"{m['workers']} run(s) at a time in this command.")
     verdict_lines = ["| claim | where | measured | verdict | p |", "|---|---|---|---|---|"]
     verdict_lines += [f"| {cid} | {where} | {measured} | **{v}** | {p_text(pv)} |" for cid, where, measured, v, pv
                       in verdicts]
