@@ -496,15 +496,16 @@ PICTURE_DISAGREES = set()
 def noninferior(claimed, other, ratio):
     """"competitive": `claimed` (lower is better, positive) is at most `ratio` times `other`. A Welch test on the
     logarithms: holds when the 90 % interval of log(claimed / other) lies below log(ratio), does not hold when it
-    lies above; else undecided. Returns (verdict, p of the plain comparison)."""
+    lies above; else undecided. Returns (verdict, p of the plain comparison, the ratio and its interval as text)."""
     if len(claimed) < 2 or len(other) < 2:
-        return "undecided at this size", None
+        return "undecided at this size", None, None
     diff, p, (low, high) = welch(np.log(claimed), np.log(other))
+    interval = f"; ratio {np.exp(diff):.2f}, 90 % interval {np.exp(low):.2f}-{np.exp(high):.2f} (margin {ratio})"
     if high < np.log(ratio):
-        return "holds", p
+        return "holds", p, interval
     if low > np.log(ratio):
-        return "does not hold", p
-    return "undecided at this size", p
+        return "does not hold", p, interval
+    return "undecided at this size", p, interval
 
 
 def at_wall_clock(table, arm, dataset, metric, budget):
@@ -625,12 +626,14 @@ def summary_rows(part, table):
                                   (f"per wall-clock (at {budget:.0f} s)",
                                    lambda a: at_wall_clock(table, a, d, metric, budget))):
                     a, b = pick(claimed), pick(other)
+                    interval = ""
                     if part in ("fogan-images", "prodgan"):  # "competitive", "works reasonably well": <= 1.5x
-                        v, pv = noninferior(a, b, 1.5)
+                        v, pv, interval = noninferior(a, b, 1.5)
                     else:
                         v, pv = verdict(a, b, "lower")
                     where = f"{d}, {how}" + (f", {claimed} vs {other}" if len(CLAIMED[part]) > 1 else "")
-                    verdicts.append((part, where, f"{claimed} {spread(a)} vs {other} {spread(b)}", v, pv))
+                    verdicts.append((part, where, f"{claimed} {spread(a)} vs {other} {spread(b)}{interval or ''}", v,
+                                     pv))
     return lines, verdicts
 
 

@@ -53,6 +53,7 @@ def test_spread_is_mean_and_sample_standard_deviation():
 
 def test_non_inferiority_for_a_competitive_score():
     assert claims.noninferior([100, 102, 98], [90, 91, 89], ratio=1.5)[0] == "holds"  # about 1.1 times
+    assert "ratio 1.11" in claims.noninferior([100, 102, 98], [90, 91, 89], ratio=1.5)[2]
     assert claims.noninferior([300, 310, 290], [90, 91, 89], ratio=1.5)[0] == "does not hold"  # about 3.3 times
     assert claims.noninferior([60, 300, 140], [90, 91, 89], ratio=1.5)[0] == "undecided at this size"
 
