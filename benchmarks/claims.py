@@ -672,6 +672,13 @@ def finished_folder(out, part, arm, dataset, seed, meta, smoke):
     return run_dir if finished(run_dir) else None
 
 
+def seed1_runs(part, out, meta, smoke):
+    """The part's arms, the datasets it has numbers for, and seed 1's finished run folder of each (None: one lacks)."""
+    arms, datasets = list(PARTS[part].arms), [d for d in PARTS[part].datasets if d in meta]
+    runs = {(a, d): finished_folder(out, part, a, d, 1, meta, smoke) for a in arms for d in datasets}
+    return arms, datasets, (runs if datasets and all(runs.values()) else None)
+
+
 def seeds_of(table, arm, dataset, quantity):
     return sorted(table.get((arm, dataset, quantity), {}))
 
@@ -680,9 +687,8 @@ def figure_surfaces(part, table, out, docs, meta, smoke):
     """Value surfaces of seed 1's critics (needs the run folders; without them the committed picture stays)."""
     import torch
     plt = pyplot()
-    arms, datasets = list(PARTS[part].arms), [d for d in PARTS[part].datasets if d in meta]
-    runs = {(a, d): finished_folder(out, part, a, d, 1, meta, smoke) for a in arms for d in datasets}
-    if not datasets or not all(runs.values()):
+    arms, datasets, runs = seed1_runs(part, out, meta, smoke)
+    if runs is None:
         return print(f"({part}: the figure needs seed 1's run folders under {out}; the committed one is kept)")
     fig, axes = plt.subplots(len(arms), len(datasets), figsize=(3.4 * len(datasets), 6.6), squeeze=False)
     for row, arm in enumerate(arms):
@@ -741,9 +747,8 @@ def figure_modes(part, table, out, docs, meta, smoke):
     """Seed 1's last sample picture of each arm and dataset (needs the run folders)."""
     import matplotlib.image as mpimg
     plt = pyplot()
-    arms, datasets = list(PARTS[part].arms), [d for d in PARTS[part].datasets if d in meta]
-    runs = {(a, d): finished_folder(out, part, a, d, 1, meta, smoke) for a in arms for d in datasets}
-    if not datasets or not all(runs.values()):
+    arms, datasets, runs = seed1_runs(part, out, meta, smoke)
+    if runs is None:
         return print(f"({part}: the figure needs seed 1's run folders under {out}; the committed one is kept)")
     fig, axes = plt.subplots(1, len(arms) * len(datasets), figsize=(4 * len(arms) * len(datasets), 4.2), squeeze=False)
     for column, d in enumerate(datasets):
