@@ -311,3 +311,13 @@ def test_annotate_says_one_line_for_every_problem_with_its_sources(tmp_path, cap
     monkeypatch.setattr(tempfile, "mkstemp", lambda **k: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
     (root / "slogan.py").write_text((root / "slogan.py").read_text().replace("0.5 * (cost(", "0.25 * (cost("))
     one_line(["--root", str(root)], "cannot write there")
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p != "index.html"])
+def test_a_folded_docstring_shows_whole_sentences_above_its_fold(page):
+    """A folded docstring's summary runs to the end of a sentence (a '.' or ':' at the end of its last line), never
+    stopping halfway through one."""
+    text = open(os.path.join(ROOT, "docs", "annotated", page), encoding="utf-8").read()
+    for summary in re.findall(r"<summary[^>]*>(.*?)</summary>", text, re.S):
+        shown = html.unescape(re.sub(r"<[^>]+>", "", summary)).rstrip()
+        assert shown.endswith((".", ":")), (page, shown[-80:])
