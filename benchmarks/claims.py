@@ -258,6 +258,7 @@ def write_atomically(path, write, mode="w"):
     """Writes through a uniquely named temporary file beside `path`, then renames it: a kill leaves the old file."""
     handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=os.path.basename(path) + ".")
     try:
+        os.fchmod(handle, 0o644)
         with os.fdopen(handle, mode) as f:
             write(f)
         os.replace(temporary, path)
@@ -489,8 +490,10 @@ def p_text(p):
     return "p -" if p is None else f"p {p:.2g}"
 
 
-# (part, dataset) whose picture was looked at and disagrees with the numbers: "holds" becomes "undecided"
-PICTURE_DISAGREES = set()
+# (part, dataset) whose picture was looked at and does not show what the numbers say: "holds" becomes "undecided".
+# surfaces / 25 Gaussians, 1,000 iterations: the penalised critic is still a pyramid with faint bumps at the modes
+# (Prop. 1 0.63 against the data-following reference's 0.87), not a surface that follows the grid.
+PICTURE_DISAGREES = {("surfaces", "25gaussians")}
 
 
 def noninferior(claimed, other, ratio):
