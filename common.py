@@ -932,6 +932,7 @@ class DigitsScore:
     real digits, what a perfect generator scores at that sample size; `accuracy`: its accuracy on them."""
 
     RECIPE = "cnn16-32-64|adam1e-3|batch32|epochs15|init seed 0|batch seed 1|heldout450|1 thread"  # the cache key's recipe
+    trained = {}  # key -> weights, for the runs of one process
 
     def __init__(self, cache_dir=None):
         from sklearn.datasets import load_digits
@@ -941,8 +942,11 @@ class DigitsScore:
         with torch.random.fork_rng(devices=[]):  # seeded, and the training run's random streams stay untouched
             torch.manual_seed(0)
             self.net = digits_classifier_net()
-        weights = cached(cache_dir, "digits_classifier", images.numpy().tobytes() + labels.numpy().tobytes()
-                         + self.RECIPE.encode(), lambda: self._train(images[train].float() / 127.5 - 1, labels[train]))
+        key = images.numpy().tobytes() + labels.numpy().tobytes() + self.RECIPE.encode()
+        if key not in DigitsScore.trained:  # once per process, then from the cache folder or memory
+            DigitsScore.trained[key] = cached(cache_dir, "digits_classifier", key,
+                                              lambda: self._train(images[train].float() / 127.5 - 1, labels[train]))
+        weights = DigitsScore.trained[key]
         self.net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
         self.net.eval().requires_grad_(False)
         real = images.float() / 127.5 - 1
@@ -1217,6 +1221,8 @@ def parse_args(args_class, argv, defaults, *, about=""):
     "text"; "blog" under `--schedule blog`; "<kind> embedded" on top where no --data-root is given: a CPU-sized
     miniature on embedded data; "<flag>=<value>" on top where a flag has that value, e.g. "mode=wgan"), or with
     `--resume RUN` RUN/args.json. --help shows `about`, the method's settings, then the run's."""
+    module = sys.modules.get(args_class.__module__)
+    script = os.path.splitext(os.path.basename(getattr(module, "__file__", None) or ""))[0]
     args_class = dataclasses.make_dataclass(args_class.__name__, [
         (f.name, f.type, f) for f in dataclasses.fields(Plumbing)], bases=(args_class,))
     parser = _Parser(description=about, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -1237,7 +1243,7 @@ def parse_args(args_class, argv, defaults, *, about=""):
              if any(a == opt or a.startswith(opt + "=") for a in argv)}
     args.given = given  # the flags on the command line (not a setting: args.json does not keep it)
     if args.resume is not None:
-        args = resumed_args(args, given)
+        args = resumed_args(args, given, script)
     kind, fields = data_kind(args.dataset), {f.name for f in dataclasses.fields(args)}
     if not args.resume:
         if kind == "image" and args.data_root is None and args.dataset != "digits":
@@ -1313,9 +1319,9 @@ RESUME_MAY_CHANGE = ("iters", "device", "threads", "log_every", "checkpoint_minu
 MAX_ITERS = 10 ** 9
 
 
-def resumed_args(args, given):
+def resumed_args(args, given, script):
     """--resume RUN: the settings in RUN/args.json, with --iters, --device, --threads, --log-every and
-    --checkpoint-minutes from the command line if given."""
+    --checkpoint-minutes from the command line if given; a run of another script is one line naming it."""
     others = sorted(name for name in given if name not in RESUME_MAY_CHANGE)
     if others:
         fail("--resume continues a run with its own settings; only --iters, --device, --threads, --log-every and "
@@ -1327,6 +1333,9 @@ def resumed_args(args, given):
             saved = json.load(f)
     except (OSError, ValueError) as e:
         fail(f"--resume {args.resume}: its args.json cannot be read ({type(e).__name__})")
+    writer = saved.get("run", {}).get("script") if isinstance(saved.get("run"), dict) else None
+    if script and writer and writer != script:
+        fail(f"--resume {args.resume} was written by {writer}, not {script}: python {writer}.py --resume {args.resume}")
     for field in dataclasses.fields(args):
         if field.name in saved and not (field.name in given and field.name in RESUME_MAY_CHANGE):
             setattr(args, field.name, saved[field.name])
@@ -1486,7 +1495,7 @@ def train_scalars(terms, generator, critic):
 def run_record(state):
     """What ran: the device the nets are on, threads, versions, the git commit of this code (in a clone)."""
     import subprocess
-    device = next(unwrap(state["critic"]).parameters()).device
+    device = next(unwrap(state["critic"]).parameters()).device if "critic" in state else torch.device("cpu")
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
                             capture_output=True, text=True).stdout.strip() or None
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
