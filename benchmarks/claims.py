@@ -1070,11 +1070,11 @@ COMPUTED = {"parallel-lines": parallel_lines, "two-estimates": two_estimates, "n
 def claim_list(verdicts):
     """The ledger's list of claims: seed, place, claim, how it is tested, and the verdict(s) (from `verdicts`:
     claim id -> [(where, verdict, p)])."""
-    kinds = [c[3][0] for c in CLAIMS]
-    lines = [f"{len(CLAIMS)} empirical claims of the seeds: {len(kinds) - kinds.count('not run') - kinds.count('not testable')} tested "
-             f"here, {kinds.count('not run')} that fit a CPU and are not run yet, {kinds.count('not testable')} not "
-             f"testable here; and {len(OUTSIDE)} rows from outside the seeds.", "",
-             "| # | seed | where | claim | tested | verdict |", "|---|---|---|---|---|---|"]
+    kinds = [c[3][0] if c[3][0] != "part" or verdicts.get(c[3][1]) else "not run" for c in CLAIMS]
+    lines = [f"{len(CLAIMS)} empirical claims of the seeds: {len(kinds) - kinds.count('not run') - kinds.count('not testable')} "
+             f"with a verdict from runs or computations here, {kinds.count('not run')} that fit a CPU and are not run "
+             f"yet (undecided), {kinds.count('not testable')} not testable here; and {len(OUTSIDE)} rows from outside "
+             "the seeds.", "", "| # | seed | where | claim | tested | verdict |", "|---|---|---|---|---|---|"]
     numbered = [(i + 1, *c) for i, c in enumerate(CLAIMS)] + [("-", *c) for c in OUTSIDE]
     for number, seed, place, claim, (kind, detail) in numbered:
         if kind == "part":
