@@ -956,7 +956,8 @@ CLAIMS = [
     ("AdvAs", "the estimator slides", "X . X' of two independent gradient estimates is an unbiased estimate of the "
      "squared norm, ‖X‖² is biased", ("computed", "two-estimates")),
     ("AdvAs", "the lambda slides", "a fixed lambda_AdvAs too large destabilises training; lambda = min(1, "
-     "‖g_orig‖ / ‖g_AdvAs‖) removes the hyperparameter", ("not run", "python advas.py --advas-lambda 1 / 10 against the default rule, 3 seeds (about an hour)")),
+     "‖g_orig‖ / ‖g_AdvAs‖) removes the hyperparameter",
+     ("not run", "python advas.py --advas-lambda 1 / 10 against the default rule, 3 seeds (about an hour)")),
 ]
 OUTSIDE = [  # rows that test a claim from outside the seeds, or this project's own observation
     ("the DRAGAN paper (not a seed)", "Section 5, toys", "a GAN without the penalty drops modes on the toy mixtures; "
