@@ -1600,8 +1600,9 @@ class Run:
                      f"above {step} to train further")
             if rank() != 0:  # every rank resumed rank 0's streams: give each its own again
                 seed_everything(self.args.seed + rank() + step)
+        rows = read_metrics_rows(self.path("metrics.csv")) if step else []
         missing = bool(step) and evaluated and evaluate is not None and not any(
-            int(r["iteration"]) == step for r in read_metrics_rows(self.path("metrics.csv")))
+            int(r["iteration"]) == step for r in rows)
         if step == self.args.iters and not missing:
             print(f"{self.dir} has already finished its {step} iterations; pass --iters N to train further")
             self.catch_stop_signals()
@@ -1610,8 +1611,7 @@ class Run:
             self.args.run_name = os.path.basename(self.dir)
             record, run = dataclasses.asdict(self.args), {"script": self.script, **run_record(state)}
             if step:  # the rows logged after this checkpoint will be logged again: one row per evaluation
-                rows = [r for r in read_metrics_rows(self.path("metrics.csv")) if int(r["iteration"]) <= step]
-                write_metrics_rows(self.path("metrics.csv"), rows)
+                write_metrics_rows(self.path("metrics.csv"), [r for r in rows if int(r["iteration"]) <= step])
                 with open(self.path("args.json"), encoding="utf-8") as f:
                     saved = json.load(f)
                 changed = {k: v for k, v in record.items() if k in saved and saved[k] != v and k != "resume"}
@@ -1695,9 +1695,11 @@ class Run:
         """Stop with one line when a logged loss term is NaN or inf, naming the iteration and the terms."""
         bad = [name for name, value in scalars.items() if not math.isfinite(value) and not name.endswith("_grad_norm")]
         if bad:
-            kept = os.path.exists(self.path("checkpoint.pt"))
-            fail(f"non-finite {', '.join(bad)} at iteration {step}; stopping (" + (
-                f"the last good checkpoint is {self.path('checkpoint.pt')})" if kept else "no checkpoint yet)"))
+            fail(f"non-finite {', '.join(bad)} at iteration {step}; stopping ({self.last_good_checkpoint()})")
+
+    def last_good_checkpoint(self):
+        kept = os.path.exists(self.path("checkpoint.pt"))
+        return f"the last good checkpoint is {self.path('checkpoint.pt')}" if kept else "no checkpoint yet"
 
     def log_train(self, step, terms, generator, critic):
         """Keep the loss terms for metrics.csv; every --log-every iterations (one device sync) stop if one is not
@@ -1739,10 +1741,8 @@ class Run:
         states = {k: unwrap(v).state_dict() for k, v in state.items()}
         bad = [name for name, sd in states.items() if not all_finite(sd)]
         if bad:
-            kept = os.path.exists(self.path("checkpoint.pt"))
             fail(f"non-finite values in {', '.join(bad)} after iteration {step} (an optimiser step overflowed: lower "
-                 f"the learning rate or the penalty weight); stopping (" + (
-                     f"the last good checkpoint is {self.path('checkpoint.pt')})" if kept else "no checkpoint yet)"))
+                 f"the learning rate or the penalty weight); stopping ({self.last_good_checkpoint()})")
         if self.writes:
             self.flush_tensorboard()  # every point up to this step on disk before the checkpoint lands
             payload = {"script": self.script, "dataset": self.args.dataset, "step": step, "seconds": self.seconds(),

@@ -24,7 +24,6 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -171,8 +170,8 @@ def finished(run_dir):
 
 
 def rows(run_dir):
-    with open(os.path.join(run_dir, "metrics.csv"), encoding="utf-8-sig") as f:
-        return list(csv.DictReader(f))
+    import common
+    return common.read_metrics_rows(os.path.join(run_dir, "metrics.csv"))
 
 
 def die_with_parent():
@@ -255,16 +254,9 @@ COLUMNS = ("arm", "dataset", "seed", "iteration", "quantity", "value")
 
 
 def write_atomically(path, write, mode="w"):
-    """Writes through a uniquely named temporary file beside `path`, then renames it: a kill leaves the old file."""
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=os.path.basename(path) + ".")
-    try:
-        os.fchmod(handle, 0o644)
-        with os.fdopen(handle, mode) as f:
-            write(f)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    """common.write_atomically: through a uniquely named temporary file beside `path`, renamed once whole."""
+    import common
+    common.write_atomically(path, write, binary=mode == "wb")
 
 
 def machine():
