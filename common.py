@@ -1289,15 +1289,6 @@ def parse_args(args_class, argv, defaults, *, about=""):
             fail(f"{flag} {folder} is a file, not a folder")
     args.cache_dir = args.cache_dir or os.path.join(args.runs_dir, ".cache")  # never the data folder
     set_threads(args)
-    for warning, applies in {  # valid settings that probably are not what was meant: a warning, and the run goes on
-            f"--threads {args.threads} on {os.cpu_count()} CPUs: the threads will wait on each other":
-                args.threads > (os.cpu_count() or 1),
-            f"--log-every {args.log_every} is above --iters {args.iters}: TensorBoard gets the last iteration only":
-                "log_every" in given and args.log_every > args.iters,
-            f"--eval-samples {args.eval_samples}: toy W1 and modes from so few points are mostly noise (1,000 is "
-            "the default)": kind == "toy" and args.eval_samples < 100}.items():
-        if applies:
-            print(f"warning: {warning}", file=sys.stderr)
     return args
 
 
@@ -1657,14 +1648,8 @@ class Run:
 
     def open_tensorboard(self, step, keep_step=True):
         """`tensorboard --logdir runs`; a resume hides the points after its checkpoint (and at it, unless keep_step)."""
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            print("warning: no TensorBoard logging: pip install tensorboard", file=sys.stderr)
-            return
+        from torch.utils.tensorboard import SummaryWriter
         self.tb = SummaryWriter(self.dir, purge_step=(step + keep_step) if step else None)
-        if not step:
-            self.tb.add_text("args", "\n".join(f"    {k}: {v}" for k, v in dataclasses.asdict(self.args).items()))
 
     def catch_stop_signals(self):
         """Ctrl-C / SIGTERM ask the loop to stop at the end of the iteration (it then saves); a second stops now."""
@@ -1765,15 +1750,6 @@ class Run:
             for name, value in {**(train if due else {}), **metrics}.items():
                 if isinstance(value, (int, float)) and not name.endswith(("_bayes", "_floor")):
                     self.tb.add_scalar(f"{'eval' if name in metrics else 'train'}/{name}", value, step)
-            for name in (f"toy_{step:07d}.png", f"samples_{step:07d}.png"):
-                if os.path.exists(self.path(name)):
-                    from PIL import Image
-                    with Image.open(self.path(name)) as image:
-                        self.tb.add_image("samples", np.asarray(image.convert("RGB")), step, dataformats="HWC")
-            if os.path.exists(self.path(f"samples_{step:07d}.txt")):
-                with open(self.path(f"samples_{step:07d}.txt"), encoding="utf-8") as f:
-                    lines = f.read().splitlines()[:20]
-                self.tb.add_text("samples", "\n".join("    " + line for line in lines), step)  # a code block
             self.flush_tensorboard()
         append_metrics_row(self.path("metrics.csv"), row)
         from tqdm import tqdm

@@ -99,7 +99,8 @@ RULE = (f"A comparison of two arms is a two-sided Welch t-test on the per-seed v
         f"the picture agrees; **does not hold**: the opposite direction is significant, or a margin stated before "
         f"the runs contains the whole 90 % confidence interval of the difference (the effect is shown smaller than "
         f"the margin); **undecided at this size**: anything else; **not testable here**: the claim needs a GPU, the "
-        f"paper's data or a model no script here has (the row gives the command that would test it). A trend "
+        f"paper's data, a model no script here has (the row gives the command that would test it) or a formula "
+        f"the seed's text has lost. A trend "
         f"claim (a correlation) is a one-sample t-test of the per-seed coefficients against 0.")
 
 
@@ -911,7 +912,7 @@ CLAIMS = [
     ("survey", "the JSD slides", "for two parallel lines the JS divergence stays log 2 as theta -> 0 while "
      "W1 = abs(theta)", ("computed", "parallel-lines")),
     ("survey", "the JSD / WGAN slides", "a saturated GAN discriminator leaves the generator almost no gradient; "
-     "the WGAN critic's stays usable", ("not run", "a toy with the project's nets (minutes)")),
+     "the WGAN critic's stays usable", ("computed", "saturation")),
     ("Lernapparat", "Figures 6-8", "at lambda 10 on the swiss roll the two-sided penalty does not converge, the "
      "one-sided penalty and SLOGAN do", ("restated", "blog")),
     ("Lernapparat", "Figure 9", "DRAGAN converges more slowly, with irregular level sets", ("restated", "dragan")),
@@ -932,8 +933,7 @@ CLAIMS = [
     ("FOGAN", "Section 5.2", "batch norm in the generator improved FOGAN and WGAN-GP on text",
      ("not run", "python fogan_text.py --generator-batch-norm / --no-generator-batch-norm (about an hour)")),
     ("FOGAN", "Eq. 6, Figure 1", "the penalised divergence between two Diracs equals their Wasserstein distance; "
-     "the optimal slope is independent of lambda only with the 1/(2 lambda) term",
-     ("not run", "an exact 1-D computation (seconds)")),
+     "the optimal slope is independent of lambda only with the 1/(2 lambda) term", ("computed", "diracs")),
     ("FOGAN", "Section 5.2", "the n-gram JSD is biased upwards at small sample sizes (the Bayes limit)",
      ("computed", "ngram-bias")),
     ("AdvAs", "MNIST figure, Figure 1", "with AdvAs the best FID on MNIST improves by 28 % over WGAN-GP with several "
@@ -1057,13 +1057,99 @@ def ngram_bias(seeds=5):
     return [("embedded corpus, held-out lines", ", ".join(f"{n} lines {spread(js[n], 3)}" for n in js), v, p)]
 
 
-COMPUTED = {"parallel-lines": parallel_lines, "two-estimates": two_estimates, "ngram-bias": ngram_bias}
+def saturation(seeds=5, steps=500, batch=64):
+    """The survey's saturated discriminator: real points from 8 Gaussians, a collapsed generator's points from
+    N(0, 0.05^2) at their centre. Per seed, a standard GAN discriminator D = sigmoid(f) (cross-entropy, GAN eq. 1)
+    and a WGAN-GP critic (eq. 3, lambda 10), the project's toy MLP at width 64 in float64, each trained `steps` Adam
+    steps (lr 1e-3, betas 0.5, 0.9: long enough for D to saturate) on the same batches; then the mean norm over 1,000 generated points of the
+    gradient the generator receives: grad_x log(1 - D(x)) (the minimax loss) and grad_x f(x) (WGAN). The claim: the
+    WGAN critic's gradient is the larger one (compared in log10, the rule's Welch test)."""
+    import torch
+    import common
+    import wgangp
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same numbers on every machine
+    norms, d_fake = {"GAN": [], "WGAN-GP": []}, []
+    try:
+        for seed in range(1, seeds + 1):
+            rng = np.random.RandomState(seed)
+            batches = [(torch.tensor(common.toy_batch("8gaussians", batch, rng)), 0.05 * torch.tensor(
+                rng.randn(batch, 2))) for _ in range(steps)]
+            probe = (0.05 * torch.tensor(rng.randn(1000, 2))).requires_grad_(True)
+            for arm in norms:
+                torch.manual_seed(seed)
+                net = common.mlp(2, 1, width=64).double()
+                opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.5, 0.9))
+                for real, fake in batches:
+                    if arm == "GAN":  # -E log D(x) - E log(1 - D(G(z))), D = sigmoid(f)
+                        loss = torch.nn.functional.softplus(-net(real)).mean() + torch.nn.functional.softplus(
+                            net(fake)).mean()
+                    else:
+                        loss = wgangp.critic_loss(net, real, fake, lam=10.0)[0]
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                # the generator's loss per point: log(1 - D(x)) = -softplus(f(x)) (minimax), -f(x) (WGAN)
+                f = net(probe)
+                out = -torch.nn.functional.softplus(f) if arm == "GAN" else -f
+                grad, = torch.autograd.grad(out.sum(), probe)
+                norms[arm].append(float(np.log10(grad.norm(dim=1).mean().item())))
+                if arm == "GAN":
+                    d_fake.append(float(torch.sigmoid(f.detach()).mean()))
+    finally:
+        torch.set_num_threads(threads)
+    v, p = verdict(norms["WGAN-GP"], norms["GAN"], "higher")
+    return [(f"{seeds} seeds, {steps} discriminator steps", f"D on the generated points {spread(d_fake, 1, 'e')} "
+             f"(saturated); log10 of the generator's mean gradient norm: GAN (minimax) {spread(norms['GAN'], 1)}, "
+             f"WGAN-GP {spread(norms['WGAN-GP'], 1)}", v, p)]
 
 
-def claim_list(verdicts):
+def diracs():
+    """The penalised divergence between two Diracs, in the form this project implements (docs/fidelity.md,
+    METHODS.md): sup over d = f(x) - f(x') of d - lambda d^2 / |theta| (theta = x - x'), maximised numerically for
+    several theta and lambda; beside it the same without the 1/|theta| normalisation (d - lambda d^2)."""
+    from scipy.optimize import minimize_scalar
+    proportional, constant = True, True
+    for lam in (0.5, 1.0, 2.0):
+        for theta in (0.1, 1.0, 10.0):
+            best = minimize_scalar(lambda d: -(d - lam * d * d / theta), bounds=(0, 100 * theta), method="bounded",
+                                   options={"xatol": 1e-12})
+            value, slope = -best.fun, best.x / theta
+            plain = -minimize_scalar(lambda d: -(d - lam * d * d), bounds=(0, 100), method="bounded",
+                                     options={"xatol": 1e-12}).fun
+            proportional &= abs(value - theta / (4 * lam)) < 1e-6 * theta and abs(slope - 1 / (2 * lam)) < 1e-5
+            constant &= abs(plain - 1 / (4 * lam)) < 1e-6
+    measured = ("exact optimum for theta 0.1, 1, 10 and lambda 0.5, 1, 2: value theta / (4 lambda) "
+                f"{'at every point' if proportional else 'NOT at every point'} (proportional to W1 = theta; equal to it "
+                "at lambda 1/4), optimal slope 1 / (2 lambda) whatever theta; without the 1/|theta| normalisation "
+                f"the value is 1 / (4 lambda) {'at every theta' if constant else 'NOT at every theta'} (it does not "
+                "follow W1). The seed's text has lost Eq. 6's formula, so its constants cannot be checked")
+    return [("exact", measured, "not testable here", None)]
+
+
+COMPUTED = {"parallel-lines": parallel_lines, "two-estimates": two_estimates, "ngram-bias": ngram_bias,
+            "saturation": saturation, "diracs": diracs}
+
+
+def computed_results(docs, refresh=False):
+    """Each computed claim's rows [(where, measured, verdict, p)], kept in docs/claims/computed.json: computed again
+    when `refresh` (every summary) or missing, read from the file otherwise (the suite checks the ledger against it)."""
+    path = os.path.join(docs, "claims", "computed.json")
+    saved = json.load(open(path)) if os.path.exists(path) else {}
+    todo = [name for name in COMPUTED if refresh or name not in saved]
+    for name in todo:
+        saved[name] = [list(row) for row in COMPUTED[name]()]
+    if todo:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        write_atomically(path, lambda f: json.dump(saved, f, indent=1, ensure_ascii=False))
+    return saved
+
+
+def claim_list(verdicts, computed):
     """The ledger's list of claims: seed, place, claim, how it is tested, and the verdict(s) (from `verdicts`:
-    claim id -> [(where, verdict, p)])."""
-    kinds = [c[3][0] if c[3][0] != "part" or verdicts.get(c[3][1]) else "not run" for c in CLAIMS]
+    claim id -> [(where, verdict, p)]; `computed`: `computed_results`)."""
+    kinds = ["not run" if kind == "part" and not verdicts.get(detail) else "not testable" if kind == "computed" and all(
+        row[2] == "not testable here" for row in computed[detail]) else kind for _, _, _, (kind, detail) in CLAIMS]
     lines = [f"{len(CLAIMS)} empirical claims of the seeds: {len(kinds) - kinds.count('not run') - kinds.count('not testable')} "
              f"with a verdict from runs or computations here, {kinds.count('not run')} that fit a CPU and are not run "
              f"yet (undecided), {kinds.count('not testable')} not testable here; and {len(OUTSIDE)} rows from outside "
@@ -1076,7 +1162,7 @@ def claim_list(verdicts):
             verdict_text = "; ".join(f"**{v}** ({where}, {p_text(p)})" for where, v, p in found) or \
                 "not run yet: undecided"
         elif kind == "computed":
-            found = COMPUTED[detail]()
+            found = computed[detail]
             tested = f"here, a computation of seconds (`claims.py` `{COMPUTED[detail].__name__}`): {found[0][1]}"
             verdict_text = "; ".join(f"**{v}** ({where}, {p_text(p)})" for where, _, v, p in found)
         elif kind == "restated":
@@ -1131,7 +1217,7 @@ def update_docs(docs, blocks):
     restated = lambda keys: "\n".join(["| claim | arms | measured | verdict | p |", "|---|---|---|---|---|"] + [
         f"| {key} | {where} | {measured} | **{v}** | {p_text(p)} |" for key in keys
         for where, measured, v, p in restated_verdicts(key)])
-    blocks = {**blocks, "rule": RULE, "claims": claim_list(all_verdicts(docs)),
+    blocks = {**blocks, "rule": RULE, "claims": claim_list(all_verdicts(docs), computed_results(docs, refresh=True)),
               "restated-lernapparat": restated(["blog", "dragan", "slogan"]), "restated-advas": restated(["advas"])}
     for path in (claims_md, os.path.join(os.path.dirname(os.path.abspath(docs)), "README.md")):
         if not os.path.exists(path):

@@ -245,19 +245,6 @@ def test_flags_that_would_be_silently_misread_are_one_line(tmp_path, capsys):
         wgangp.main(["--resume", run_dir, "--runs-dir", str(tmp_path / "elsewhere")])
 
 
-def test_doubtful_but_valid_settings_run_with_a_warning(tmp_path, capsys):
-    before = torch.get_num_threads()
-    try:
-        run_dir = wgangp.main(TOY + ["--iters", "2", "--eval-every", "2", "--eval-samples", "5", "--log-every", "50",
-                                     "--threads", str(4 * (os.cpu_count() or 1)), "--runs-dir", str(tmp_path)])
-    finally:
-        torch.set_num_threads(before)
-    err = capsys.readouterr().err
-    assert os.path.exists(os.path.join(run_dir, "checkpoint.pt"))
-    for warning in ("--threads", "--log-every 50 is above --iters 2", "--eval-samples 5"):
-        assert f"warning: {warning}" in err, err
-
-
 def test_common_py_run_by_mistake_says_what_it_is():
     result = run_script("common.py", "--help")
     assert result.returncode == 0 and "Not a script" in result.stdout

@@ -168,7 +168,10 @@ def block(text, name):
 def test_the_readme_and_the_ledger_list_the_same_claims_generated_from_the_committed_numbers():
     readme, ledger = (open(os.path.join(ROOT, p)).read() for p in ("README.md", "docs/claims.md"))
     assert block(readme, "claims") == block(ledger, "claims")
-    assert block(ledger, "claims") == claims.claim_list(claims.all_verdicts(os.path.join(ROOT, "docs")))
+    docs = os.path.join(ROOT, "docs")
+    computed = claims.computed_results(docs)
+    assert set(computed) == set(claims.COMPUTED)  # every computed claim's rows are committed
+    assert block(ledger, "claims") == claims.claim_list(claims.all_verdicts(docs), computed)
     assert block(ledger, "rule") == claims.RULE
     for part in claims.PARTS:  # each part's block as computed from its CSV (or empty before its first run)
         path = os.path.join(ROOT, "docs", "claims", f"{part}.csv")
@@ -229,3 +232,15 @@ def test_the_squared_norm_of_one_estimate_is_biased_by_its_variance_and_the_prod
     measured_bias = float(measured.split("‖X‖² ")[1].split(" ±")[0])
     assert measured_bias == pytest.approx(closed_form, abs=0.02)
     assert v == "holds"
+
+
+def test_the_diracs_optimum_is_theta_over_4_lambda_with_slope_1_over_2_lambda():
+    (where, measured, v, p), = claims.diracs()
+    assert "theta / (4 lambda) at every point" in measured and "1 / (4 lambda) at every theta" in measured
+    assert v == "not testable here"  # the seed's Eq. 6 has lost its formula: the verdict is not guessed
+
+
+def test_a_trained_gan_discriminator_saturates_and_the_wgan_critic_does_not():
+    (where, measured, v, p), = claims.saturation(seeds=3, steps=200)
+    gan, wgan = (float(measured.split(name + " ")[1].split(" ")[0]) for name in ("(minimax)", "WGAN-GP"))
+    assert gan < -3 and abs(wgan) < 0.5 and v == "holds"  # gradient norms about 1e-3 or less against about 1
