@@ -1145,6 +1145,18 @@ def computed_results(docs, refresh=False):
     return saved
 
 
+COMPUTED_ON = {"wgangp": ["parallel-lines", "saturation"], "fogan": ["diracs", "ngram-bias"],
+               "advas": ["two-estimates"]}  # the method section of docs/claims.md that shows each computed claim
+
+
+def computed_table(names, computed):
+    """The rows of the computed claims `names` as a table for their method's section of docs/claims.md."""
+    claim_of = {detail: claim for _, _, claim, (kind, detail) in CLAIMS if kind == "computed"}
+    return "\n".join(["| claim | computation | measured | verdict | p |", "|---|---|---|---|---|"] + [
+        f"| {claim_of[name]} | `claims.py` `{COMPUTED[name].__name__}`: {where} | {measured} | **{v}** | {p_text(p)} |"
+        for name in names for where, measured, v, p in computed[name]])
+
+
 def claim_list(verdicts, computed):
     """The ledger's list of claims: seed, place, claim, how it is tested, and the verdict(s) (from `verdicts`:
     claim id -> [(where, verdict, p)]; `computed`: `computed_results`)."""
@@ -1217,7 +1229,9 @@ def update_docs(docs, blocks):
     restated = lambda keys: "\n".join(["| claim | arms | measured | verdict | p |", "|---|---|---|---|---|"] + [
         f"| {key} | {where} | {measured} | **{v}** | {p_text(p)} |" for key in keys
         for where, measured, v, p in restated_verdicts(key)])
-    blocks = {**blocks, "rule": RULE, "claims": claim_list(all_verdicts(docs), computed_results(docs, refresh=True)),
+    computed = computed_results(docs, refresh=True)
+    blocks = {**blocks, "rule": RULE, "claims": claim_list(all_verdicts(docs), computed),
+              **{f"computed-{method}": computed_table(names, computed) for method, names in COMPUTED_ON.items()},
               "restated-lernapparat": restated(["blog", "dragan", "slogan"]), "restated-advas": restated(["advas"])}
     for path in (claims_md, os.path.join(os.path.dirname(os.path.abspath(docs)), "README.md")):
         if not os.path.exists(path):

@@ -173,6 +173,9 @@ def prose(text):
             cells = lambda row, tag: "".join(f"<{tag}>{inline(cell)}</{tag}>" for cell in row)
             out.append("<table><tr>" + cells(rows[0], "th") + "</tr>" +
                        "".join(f"<tr>{cells(row, 'td')}</tr>" for row in rows[1:]) + "</table>")
+        elif re.match(r"#{3,4} ", block) and "\n" not in block:
+            level = len(block.split(" ", 1)[0])
+            out.append(f"<h{level}>{inline(block.split(' ', 1)[1])}</h{level}>")
         elif block.startswith("- "):
             items = re.split(r"^- ", block, flags=re.M)[1:]
             out.append("<ul>" + "".join(f"<li>{inline(' '.join(i.split()))}</li>" for i in items) + "</ul>")
@@ -321,6 +324,7 @@ def claims_of(root, heading):
     body = next((s.split("\n", 1)[1] for s in sections if s.split("\n", 1)[0].strip() == heading), None)
     if body is None:
         fail(f"docs/claims.md has no section '## {heading}'")
+    body = re.sub(r"^<!-- /?ledger:[\w-]+ -->$", "", body, flags=re.M)  # the generated blocks' markers
     body = re.sub(r"\]\((?!https?:|#|/)([^)]+)\)", r"](../\1)", body)
     return body + "\n\nThe whole ledger, every method: [docs/claims.md](../claims.md)."
 

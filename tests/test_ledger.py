@@ -173,6 +173,9 @@ def test_the_readme_and_the_ledger_list_the_same_claims_generated_from_the_commi
     assert set(computed) == set(claims.COMPUTED)  # every computed claim's rows are committed
     assert block(ledger, "claims") == claims.claim_list(claims.all_verdicts(docs), computed)
     assert block(ledger, "rule") == claims.RULE
+    for method, names in claims.COMPUTED_ON.items():  # each computed claim on its method's section
+        assert block(ledger, f"computed-{method}") == claims.computed_table(names, computed), method
+    assert sorted(sum(claims.COMPUTED_ON.values(), [])) == sorted(claims.COMPUTED)
     for part in claims.PARTS:  # each part's block as computed from its CSV (or empty before its first run)
         path = os.path.join(ROOT, "docs", "claims", f"{part}.csv")
         if os.path.exists(path):

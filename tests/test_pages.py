@@ -78,6 +78,11 @@ def test_every_code_block_is_the_files_own_and_every_equation_converted(page):
             assert needed in text, (page, needed)
         for src in re.findall(r'<img src="([^"]+)"', text):  # the pictures exist
             assert os.path.isfile(os.path.join(ROOT, "docs", "annotated", src)), src
+        claims = text.split('<section class="wide claims">', 1)[1].split("</section>", 1)[0]
+        words = html.unescape(re.sub(r"<[^>]+>", "", claims))  # what a reader sees of the ledger's rows
+        for markdown in ("###", "<!--", "-->", "!["):
+            assert markdown not in words, (page, markdown)  # every heading, marker and picture rendered
+        assert "<table>" in claims, page
 
 
 @pytest.mark.parametrize("name", annotate.PAGES)
