@@ -79,8 +79,11 @@ PARTS = {
                       500, 50, seeds=3, minutes=120,
                       what="Lernapparat: the two-sided penalty at lambda 0.1, 1 and 10 in the notebook's setting"),
     "prodgan": Part({"PRODGAN": ["dragan.py", "--schedule", "blog", "--perturb", "prod", "--loss", "wgan"],
-                     "one-sided": ["wgangp.py", "--schedule", "blog", "--one-sided"]}, ("swissroll",), 500, 50,
-                    seeds=3, minutes=60, what="Lernapparat: PRODGAN, the penalty at the data, against the one-sided one"),
+                     "one-sided": ["wgangp.py", "--schedule", "blog", "--one-sided"],
+                     "DRAGAN": ["dragan.py", "--schedule", "blog", "--perturb", "improved", "--loss", "wgan"]},
+                    ("swissroll",), 500, 50, seeds=3, minutes=90,
+                    what="Lernapparat: PRODGAN (the penalty at the data) and DRAGAN against the one-sided penalty: "
+                         "W1, and the level sets away from the data"),
     "advas-digits": Part({"WGAN-GP, 5 critic steps": ["advas.py", "--no-advas", "--n-critic", "5"],
                           "WGAN-GP, 1 critic step": ["advas.py", "--no-advas", "--n-critic", "1"],
                           "AdvAs, 1 critic step": ["advas.py", "--n-critic", "1"]}, ("digits",), 5000, 250, seeds=3,
@@ -476,8 +479,29 @@ def overfit_scores(run_dir):
     return {"gap_trend": spearmanr([int(r["iteration"]) for r in history], gap)[0]} if len(gap) > 2 else {}
 
 
+def level_irregularity(critic, real):
+    """How irregular a critic's level sets are away from the data: on a 121 x 121 grid over [-2, 2]^2, the points
+    farther than 0.25 from every point of `real`; there the coefficient of variation (std / mean) of ||grad f||
+    (`levels_cv`: 0 = evenly spaced level lines, as minus the distance to the data has). `critic` maps (n, 2) float
+    tensors to n scores."""
+    import torch
+    from scipy.spatial import cKDTree
+    axis = np.linspace(-2, 2, 121)
+    xx, yy = np.meshgrid(axis, axis)
+    grid = torch.as_tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float32).requires_grad_(True)
+    grad, = torch.autograd.grad(critic(grid).sum(), grid)
+    away = cKDTree(real).query(grid.detach().numpy())[0] > 0.25
+    norms = grad.norm(dim=1).numpy()[away]
+    return {"levels_cv": float(norms.std() / norms.mean())}
+
+
+def level_scores(run_dir):
+    critic, data, _ = load_critic(run_dir)
+    return level_irregularity(lambda x: critic(x).reshape(len(x)), data.real_sample(2000, seed=7))
+
+
 SCORES = {"surfaces": surface_scores, "gradients": gradient_scores_with_control, "loss": loss_scores,
-          "overfit": overfit_scores}
+          "overfit": overfit_scores, "prodgan": level_scores}
 
 
 # ---- tables, verdicts and figures from the per-seed numbers ---------------------------------------------------------
@@ -649,6 +673,13 @@ def summary_rows(part, table):
                     where = f"{d}, {how}" + (f", {claimed} vs {other}" if len(CLAIMED[part]) > 1 else "")
                     verdicts.append((part, where, f"{claimed} {spread(a)} vs {other} {spread(b)}{interval or ''}", v,
                                      pv))
+            if part == "prodgan" and (("DRAGAN", d, "levels_cv") in table):  # the level sets away from the data
+                lines += ["", "| critic | level sets away from the data: CV of ‖grad f‖ (0 = evenly spaced) |", "|---|---|"]
+                lines += [f"| {arm} | {spread(final(table, arm, d, 'levels_cv'))} |" for arm in arms]
+                a, b = final(table, "DRAGAN", d, "levels_cv"), final(table, "one-sided", d, "levels_cv")
+                v, pv = verdict(a, b, "higher")
+                verdicts.append(("dragan-levels", f"{d}, DRAGAN vs one-sided", f"CV of ‖grad f‖ away from the data "
+                                 f"DRAGAN {spread(a)} vs one-sided {spread(b)}", v, pv))
     return lines, verdicts
 
 
@@ -931,7 +962,9 @@ CLAIMS = [
      "the WGAN critic's stays usable", ("computed", "saturation")),
     ("Lernapparat", "Figures 6-8", "at lambda 10 on the swiss roll the two-sided penalty does not converge, the "
      "one-sided penalty and SLOGAN do", ("restated", "blog")),
-    ("Lernapparat", "Figure 9", "DRAGAN converges more slowly, with irregular level sets", ("restated", "dragan")),
+    ("Lernapparat", "Figure 9", "DRAGAN converges more slowly", ("restated", "dragan")),
+    ("Lernapparat", "Figure 9", "DRAGAN's level sets are irregular away from the data; here the coefficient of "
+     "variation of ‖grad f‖ there", ("part", "dragan-levels")),
     ("Lernapparat", "the text before Figure 5", "the two-sided penalty does converge at lambda 0.1 and 1",
      ("part", "two-sided")),
     ("Lernapparat", "PRODGAN", "the penalty right at the data (PRODGAN) seems to work reasonably well",
@@ -1204,7 +1237,7 @@ def claim_list(verdicts, computed):
     return "\n".join(lines)
 
 
-PART_OF = {"fig1a": "surfaces", "fig1b": "gradients", "loss": "loss", "fig3-toy": "loss"}
+PART_OF = {"fig1a": "surfaces", "fig1b": "gradients", "loss": "loss", "fig3-toy": "loss", "dragan-levels": "prodgan"}
 
 
 def all_verdicts(docs):

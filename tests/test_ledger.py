@@ -74,6 +74,16 @@ def test_proposition_1_ranks_the_data_following_reference_above_the_cone(dataset
     assert scores["minus the distance to the data"] > scores["cone -‖x‖"], scores
 
 
+def test_the_level_set_score_ranks_a_bumpy_critic_above_minus_the_distance_to_the_data():
+    data = common.make_data("swissroll", None, 2, torch.device("cpu"), 0)
+    real = data.real_sample(2000, seed=7)
+    points = torch.as_tensor(real, dtype=torch.float32)
+    score = lambda f: claims.level_irregularity(f, real)["levels_cv"]
+    distance, cone = score(lambda x: -torch.cdist(x, points).min(1).values), score(lambda x: -x.norm(dim=1))
+    bumpy = score(lambda x: torch.sin(5 * x[:, 0]) * torch.cos(5 * x[:, 1]))
+    assert distance < 0.05 and cone < 0.05 and bumpy > 0.2  # evenly spaced level lines: no variation
+
+
 def test_proposition_1_is_one_for_the_optimal_critic_of_a_translation():
     """Real points and the same points shifted by d: the optimal coupling pairs each point with its shift, and the
     linear critic f(x) = -<x, d>/|d| is optimal; its cosine is 1 and its optimality 1 (and 0 for a constant)."""
