@@ -9,8 +9,9 @@ Every run is `python SCRIPT FLAGS --seed K` with one thread, `--workers` at a ti
 runs/claims/<part>/<arm>__<data>__seed<k>__<key>/, carries a key of its exact flags, so a run of other settings is
 never reused; a finished run of the same settings is, an interrupted one is resumed (`--resume`). Each part's
 per-seed numbers go to docs/claims/<part>.csv (its command and wall-clock to <part>.json), and the tables and
-verdicts between the `<!-- ledger:... -->` markers of docs/claims.md are rewritten from them. `--smoke`: every run
-at a tiny size into runs/claims-smoke/, its numbers and figures there too, never into docs/.
+verdicts between the `<!-- ledger:... -->` markers of docs/claims.md are rewritten from them. `--smoke`: every arm
+at a tiny size on the part's first dataset into runs/claims-smoke/, its numbers and figures there too, never into
+docs/.
 """
 import argparse
 import concurrent.futures
@@ -850,22 +851,31 @@ def figure_curves(part, table, out, docs, meta, smoke):
 
 
 def figure_overfit(part, table, out, docs, meta, smoke):
-    """The critic's negative loss on its training digits and on held-out ones at every evaluation (from the CSV)."""
+    """The critic's negative loss on its training digits and on held-out ones at every evaluation, and the gap between
+    them (from the CSV)."""
     plt = pyplot()
     d, arm = "digits", "WGAN-GP"
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig, (ax, gap_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     seeds = seeds_of(table, arm, d, "w_distance_train")
     for colour, seed in zip(colours, seeds):
-        for quantity, style in (("w_distance_train", "-"), ("w_distance_heldout", "--")):
-            series = table[(arm, d, quantity)][seed]
+        train, heldout = (table[(arm, d, q)][seed] for q in ("w_distance_train", "w_distance_heldout"))
+        for series, style, what in ((train, "-", "training"), (heldout, "--", "held-out")):
             ax.plot([i for i, _ in series], [v for _, v in series], style, color=colour, lw=1,
-                    label=f"seed {seed}, {'training' if 'train' in quantity else 'held-out'} digits")
+                    label=f"seed {seed}, {what} digits")
+        gap = dict(train)
+        gap_ax.plot([i for i, _ in heldout], [gap[i] - v for i, v in heldout if i in gap], color=colour, lw=1,
+                    label=f"seed {seed}")
     ax.set_xlabel("iterations")
     ax.set_ylabel("negative critic loss (no penalty)")
-    ax.set_title(f"WGAN-GP on 1,000 digits, {len(seeds)} seeds: training (solid) and held-out (dashed)", fontsize=9)
-    ax.legend(fontsize=6)
-    ax.grid(alpha=0.3)
+    ax.set_title(f"WGAN-GP on 1,000 digits, {len(seeds)} seeds: training (solid), held-out (dashed)", fontsize=9)
+    gap_ax.axhline(0, color="grey", lw=0.8)
+    gap_ax.set_xlabel("iterations")
+    gap_ax.set_ylabel("training - held-out")
+    gap_ax.set_title("the gap: the critic's estimate on its training digits less on held-out ones", fontsize=9)
+    for axis in (ax, gap_ax):
+        axis.legend(fontsize=6)
+        axis.grid(alpha=0.3)
     save_figure(fig, docs, part)
 
 
@@ -895,7 +905,7 @@ CAPTIONS = {
     "advas-digits": "AdvAs and WGAN-GP on the embedded digits: fd_digits against iterations and wall-clock",
     "two-sided": "The two-sided penalty at lambda 0.1, 1, 10 and the one-sided one, the notebook's setting: W1",
     "prodgan": "PRODGAN (the penalty at the data) and the one-sided penalty, the notebook's setting: W1",
-    "overfit": "WGAN-GP's critic on its 1,000 training digits and on held-out digits, every evaluation",
+    "overfit": "WGAN-GP's critic on its 1,000 training digits and on held-out digits, and the gap, every evaluation",
     "advas-lambda": "AdvAs with its rule for lambda and with fixed lambda 1 and 10 on 25 Gaussians: W1",
     "text-batch-norm": "FOGAN and WGAN-GP with and without batch norm in the text generator: 4-gram JSD",
 }
@@ -1180,12 +1190,16 @@ COMPUTED = {"parallel-lines": parallel_lines, "two-estimates": two_estimates, "n
             "saturation": saturation, "diracs": diracs}
 
 
+REFRESHED = set()
+
+
 def computed_results(docs, refresh=False):
     """Each computed claim's rows [(where, measured, verdict, p)], kept in docs/claims/computed.json: computed again
     when `refresh` (every summary) or missing, read from the file otherwise (the suite checks the ledger against it)."""
     path = os.path.join(docs, "claims", "computed.json")
     saved = json.load(open(path)) if os.path.exists(path) else {}
-    todo = [name for name in COMPUTED if refresh or name not in saved]
+    todo = [name for name in COMPUTED if (refresh and path not in REFRESHED) or name not in saved]
+    REFRESHED.add(path)  # once a process
     for name in todo:
         saved[name] = [list(row) for row in COMPUTED[name]()]
     if todo:
@@ -1326,7 +1340,8 @@ def main(argv=None):
     parser.add_argument("--docs", help="where the per-seed CSVs, figures and claims.md are (default docs; "
                                        "with --smoke OUT/docs)")
     parser.add_argument("--summary-only", action="store_true", help="no training: tables from the CSVs")
-    parser.add_argument("--smoke", action="store_true", help="every run at a tiny size, to check that it runs")
+    parser.add_argument("--smoke", action="store_true", help="every arm at a tiny size on the part's first dataset, "
+                                                             "to check that it runs")
     args = parser.parse_args(argv)
     names = list(PARTS) if "all" in args.parts else args.parts
     unknown = [p for p in names if p not in PARTS]
@@ -1339,7 +1354,7 @@ def main(argv=None):
             parser.error(f"{flag} {path} is a file, not a folder")
     datasets = {}
     for name in names:
-        chosen = args.datasets.split(",") if args.datasets else list(PARTS[name].datasets)
+        chosen = args.datasets.split(",") if args.datasets else list(PARTS[name].datasets)[:1 if args.smoke else None]
         wrong = [d for d in chosen if d not in PARTS[name].datasets]
         if wrong:
             parser.error(f"--datasets {wrong[0]}: part {name} runs on {', '.join(PARTS[name].datasets)}")
@@ -1347,6 +1362,9 @@ def main(argv=None):
     if args.summary_only and (args.iters or args.eval_every):
         parser.error("--summary-only reads the committed numbers; --iters / --eval-every are for training")
     os.makedirs(os.path.join(docs, "claims"), exist_ok=True)
+    if args.smoke and not args.summary_only:  # every part's tiny runs in one pool: the workers never wait
+        train([job for name in names for job in plan(out, name, list(range(1, (args.seeds or PARTS[name].seeds) + 1)),
+                                                        datasets[name], 2, 2, True)], args.workers)
     for name in names:
         part = PARTS[name]
         seeds = list(range(1, (args.seeds or part.seeds) + 1))
