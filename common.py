@@ -1507,7 +1507,7 @@ class Run:
         self.notes = start_notes(args, paper or {}, note)  # printed by `start`
         name = args.run_name or f"{script}__{args.dataset}__{args.seed}__{datetime.datetime.now():%Y%m%d-%H%M%S}"
         self.dir = args.resume or os.path.join(args.runs_dir, name)
-        self.lock_file, self.tb, self.handlers = None, None, {}
+        self.lock_file, self.tb = None, None
         self.start_time, self.elapsed_before = time.time(), 0.0  # wall-clock seconds of a resumed run's earlier parts
         self.stop_signal = None  # the Ctrl-C / SIGTERM that arrived in this process (run_cli exits 128 + it)
         self.stopping = False    # checkpoint_due saw a stop signal (on any rank): the loop ends after this iteration
@@ -1558,14 +1558,15 @@ class Run:
         self.lock_file.flush()
 
     def release(self):
-        """Let go of the lock and TensorBoard (a full disk there is reported already); Ctrl-C / SIGTERM mean again
-        what they meant before (under run_cli: nothing, the run's files are final)."""
-        for signum, previous in self.handlers.items():
-            signal.signal(signum, signal.SIG_IGN if Run.cli else previous)
+        """Let go of the lock and TensorBoard (a full disk there is reported already); then Ctrl-C / SIGTERM do
+        nothing under run_cli (the run's files are final: the exit status stays the run's), else their defaults."""
+        for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+            with contextlib.suppress(ValueError):  # not the main thread
+                signal.signal(signum, signal.SIG_IGN if Run.cli else default)
         for thing in (self.tb, self.lock_file):
             with contextlib.suppress(Exception):
                 thing is not None and thing.close()
-        self.handlers, self.tb, self.lock_file = {}, None, None
+        self.tb, self.lock_file = None, None
 
     def seconds(self):
         return self.elapsed_before + time.time() - self.start_time
@@ -1660,7 +1661,7 @@ class Run:
             print(f"\n{signal.Signals(signum).name}: saving a checkpoint after this iteration", file=sys.stderr)
         with contextlib.suppress(ValueError):  # not the main thread (a test runner's)
             for signum in (signal.SIGINT, signal.SIGTERM):
-                self.handlers.setdefault(signum, signal.signal(signum, handler))
+                signal.signal(signum, handler)
 
     # -- the loop
 
