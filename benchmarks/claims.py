@@ -69,7 +69,7 @@ PARTS = {
                          ["--eval-samples", "1000"], seeds=3, minutes=40,
                          what="FOGAN Table 2 in miniature: fd_digits vs WGAN-GP (TTUR), same nets"),
     "figure3-digits": Part({"WGAN-GP": ["wgangp.py"], "WGAN (clipping)": ["wgangp.py", "--mode", "wgan"]},
-                           ("digits",), 5000, 250, seeds=3, minutes=50,
+                           ("digits",), 5000, 250, seeds=3, minutes=80,
                            what="WGAN-GP Figure 3 on the digits: fd_digits per iteration and per second vs clipping"),
     "overfit": Part({"WGAN-GP": ["wgangp.py", "--train-size", "1000"]}, ("digits",), 2000, 100, seeds=3, minutes=40,
                     what="WGAN-GP Figure 5(b): the critic's estimate on its 1,000 training digits and on held-out ones"),
@@ -1284,6 +1284,29 @@ def summarise(part, docs, csv_path, out, smoke):
     update_docs(docs, {part: block})
 
 
+def size_table(docs):
+    """The whole ledger's size: each part's runs and iterations, and its wall-clock as measured (each dataset's
+    command from its JSON) or, not run yet, as estimated; the sum."""
+    lines = ["| part | runs | iterations | wall-clock on 2 cores |", "|---|---|---|---|"]
+    total = 0.0
+    for name, p in PARTS.items():
+        path = os.path.join(docs, "claims", f"{name}.json")
+        meta = json.load(open(path)) if os.path.exists(path) else {}
+        runs = len(p.arms) * len(p.datasets) * p.seeds
+        commands = {m["command"]: m for m in meta.values()}.values()  # one command may have run several datasets
+        if meta:
+            minutes = sum(m["wall_clock_s"] for m in commands) / 60
+            done = sum(len(seeds) for m in commands for seeds in m["runs"].values())
+            workers = "/".join(sorted({str(m["workers"]) for m in commands}))
+            how = f"{minutes:.0f} min measured for {done} of the runs, {workers} at a time"
+        else:
+            minutes, how = p.minutes, f"~{p.minutes} min estimated, 2 at a time (not run yet)"
+        total += minutes
+        lines.append(f"| {name} | {runs} | {p.iters} | {how} |")
+    return (f"`python benchmarks/claims.py all` runs every part at the size below (about {total / 60:.0f} hours of "
+            "this 2-core machine; a part's own command, e.g. `claims.py loss`, runs one):\n\n" + "\n".join(lines))
+
+
 def update_docs(docs, blocks):
     """Rewrites the blocks of docs/claims.md (each part's, the rule, the claim list) and README.md's claim list."""
     claims_md = os.path.join(docs, "claims.md")
@@ -1293,7 +1316,7 @@ def update_docs(docs, blocks):
         f"| {key} | {where} | {measured} | **{v}** | {p_text(p)} |" for key in keys
         for where, measured, v, p in restated_verdicts(key)])
     computed = computed_results(docs, refresh=True)
-    blocks = {**blocks, "rule": RULE, "claims": claim_list(all_verdicts(docs), computed),
+    blocks = {**blocks, "rule": RULE, "claims": claim_list(all_verdicts(docs), computed), "size": size_table(docs),
               **{f"computed-{method}": computed_table(names, computed) for method, names in COMPUTED_ON.items()},
               "restated-lernapparat": restated(["blog", "dragan", "slogan"]), "restated-advas": restated(["advas"])}
     for path in (claims_md, os.path.join(os.path.dirname(os.path.abspath(docs)), "README.md")):

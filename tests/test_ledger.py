@@ -183,6 +183,7 @@ def test_the_readme_and_the_ledger_list_the_same_claims_generated_from_the_commi
     assert set(computed) == set(claims.COMPUTED)  # every computed claim's rows are committed
     assert block(ledger, "claims") == claims.claim_list(claims.all_verdicts(docs), computed)
     assert block(ledger, "rule") == claims.RULE
+    assert block(ledger, "size") == claims.size_table(docs)
     for method, names in claims.COMPUTED_ON.items():  # each computed claim on its method's section
         assert block(ledger, f"computed-{method}") == claims.computed_table(names, computed), method
     assert sorted(sum(claims.COMPUTED_ON.values(), [])) == sorted(claims.COMPUTED)
