@@ -101,8 +101,9 @@ PARTS = {
                             5000, 500, seeds=3, minutes=110,
                             what="FOGAN 5.2: batch norm in the text generator, for FOGAN and WGAN-GP, by 4-gram JSD"),
 }
-CURVES = {"two-sided": "w1", "prodgan": "w1", "fogan-text": "js4", "fogan-images": "fd_digits", "figure3-digits": "fd_digits",
-          "advas-digits": "fd_digits", "modes": "w1", "loss": "w1", "advas-lambda": "w1", "text-batch-norm": "js4"}  # the metric drawn against time; lower is better
+CURVES = {"two-sided": "w1", "prodgan": "w1", "fogan-text": "js4", "fogan-images": "fd_digits",
+          "figure3-digits": "fd_digits", "advas-digits": "fd_digits", "modes": "w1", "loss": "w1",
+          "advas-lambda": "w1", "text-batch-norm": "js4"}  # the metric drawn against time; lower is better
 LOSS_WARMUP = 0.2  # the loss row correlates the evaluations after the first 20 % of the run (the critic's warm-up)
 SMOKE = ["--width", "16", "--batch-size", "16", "--eval-samples", "100"]  # --smoke: these, 2 iterations, 1 evaluation
 
@@ -675,7 +676,8 @@ def summary_rows(part, table):
                     verdicts.append((part, where, f"{claimed} {spread(a)} vs {other} {spread(b)}{interval or ''}", v,
                                      pv))
             if part == "prodgan" and (("DRAGAN", d, "levels_cv") in table):  # the level sets away from the data
-                lines += ["", "| critic | level sets away from the data: CV of ‖grad f‖ (0 = evenly spaced) |", "|---|---|"]
+                lines += ["", "| critic | level sets away from the data: CV of ‖grad f‖ (0 = evenly spaced) |",
+                          "|---|---|"]
                 lines += [f"| {arm} | {spread(final(table, arm, d, 'levels_cv'))} |" for arm in arms]
                 a, b = final(table, "DRAGAN", d, "levels_cv"), final(table, "one-sided", d, "levels_cv")
                 v, pv = verdict(a, b, "higher")
@@ -1120,14 +1122,14 @@ def saturation(seeds=5, steps=500, batch=64):
     """The survey's saturated discriminator: real points from 8 Gaussians, a collapsed generator's points from
     N(0, 0.05^2) at their centre. Per seed, a standard GAN discriminator D = sigmoid(f) (cross-entropy, GAN eq. 1)
     and a WGAN-GP critic (eq. 3, lambda 10), the project's toy MLP at width 64 in float64, each trained `steps` Adam
-    steps (lr 1e-3, betas 0.5, 0.9: long enough for D to saturate) on the same batches; then the mean norm over 1,000 generated points of the
-    gradient the generator receives: grad_x log(1 - D(x)) (the minimax loss) and grad_x f(x) (WGAN). The claim: the
-    WGAN critic's gradient is the larger one (compared in log10, the rule's Welch test)."""
+    steps (lr 1e-3, betas 0.5, 0.9: long enough for D to saturate) on the same batches; then the mean norm, over
+    1,000 generated points, of the gradient the generator receives: grad_x log(1 - D(x)) (the minimax loss) and
+    grad_x f(x) (WGAN). The claim: the WGAN critic's gradient is the larger (in log10, by the rule's Welch test)."""
     import torch
     import common
     import wgangp
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same numbers on every machine
+    torch.set_num_threads(1)  # numbers that do not depend on the thread count
     norms, d_fake = {"GAN": [], "WGAN-GP": []}, []
     try:
         for seed in range(1, seeds + 1):
@@ -1179,7 +1181,8 @@ def diracs():
             proportional &= abs(value - theta / (4 * lam)) < 1e-6 * theta and abs(slope - 1 / (2 * lam)) < 1e-5
             constant &= abs(plain - 1 / (4 * lam)) < 1e-6
     measured = ("exact optimum for theta 0.1, 1, 10 and lambda 0.5, 1, 2: value theta / (4 lambda) "
-                f"{'at every point' if proportional else 'NOT at every point'} (proportional to W1 = theta; equal to it "
+                f"{'at every point' if proportional else 'NOT at every point'} (proportional to W1 = theta; "
+                "equal to it "
                 "at lambda 1/4), optimal slope 1 / (2 lambda) whatever theta; without the 1/|theta| normalisation "
                 f"the value is 1 / (4 lambda) {'at every theta' if constant else 'NOT at every theta'} (it does not "
                 "follow W1). The seed's text has lost Eq. 6's formula, so its constants cannot be checked")
