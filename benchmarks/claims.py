@@ -229,7 +229,8 @@ def plan(out, part, seeds, datasets, iters, eval_every, smoke):
                     command = [script, "--resume", run_dir]
                 else:
                     command = [script, *flags, "--seed", str(seed), "--runs-dir", os.path.dirname(run_dir),
-                               "--run-name", os.path.basename(run_dir)]
+                               "--run-name", os.path.basename(run_dir),
+                               "--cache-dir", os.path.join(out, ".cache")]  # one digits classifier for every part
                 jobs.append((command, run_dir + ".log"))
     return jobs
 
