@@ -58,6 +58,18 @@ def test_non_inferiority_for_a_competitive_score():
     assert claims.noninferior([60, 300, 140], [90, 91, 89], ratio=1.5)[0] == "undecided at this size"
 
 
+def test_the_non_inferiority_p_is_the_one_sided_test_against_the_margin():
+    from scipy.stats import ttest_ind
+    a, b = [100, 112, 98, 120], [90, 81, 95]
+    shifted = np.log(a) - np.log(1.5)  # H0: a / b >= 1.5
+    want = ttest_ind(shifted, np.log(b), equal_var=False, alternative="less").pvalue
+    verdict, p, _ = claims.noninferior(a, b, ratio=1.5)
+    assert verdict == "holds" and p == pytest.approx(want, rel=1e-9) and p < 0.05
+    verdict, p, _ = claims.noninferior([300, 310, 290], [90, 91, 89], ratio=1.5)  # the other side
+    assert verdict == "does not hold" and p < 0.05
+    assert claims.noninferior([60, 300, 140], [90, 91, 89], ratio=1.5)[1] > 0.05  # undecided: not significant
+
+
 def test_a_trend_claim_tests_the_per_seed_coefficients_against_zero():
     assert claims.trend_verdict([0.8, 0.7, 0.9], +1)[0] == "holds"
     assert claims.trend_verdict([-0.8, -0.7, -0.9], +1)[0] == "does not hold"
