@@ -161,6 +161,50 @@ def trend_verdict(coefficients, sign=1):
     return "undecided at this size", p
 
 
+def seeds_needed(a, b=None, shift=0.0, sides=2, power=0.8, most=100):
+    """Seeds per arm at which the observed effect would be significant with probability `power`: a t-test at the
+    observed mean difference (a - shift - b; with b None a one-sample test of a - shift) and the observed spread.
+    None when even `most` seeds would not do (the effect is small against the spread)."""
+    from scipy import stats
+    if len(a) < 2 or (b is not None and len(b) < 2):
+        return None
+    a = np.asarray(a, float) - shift
+    if b is None:
+        effect, sd, ncp, df = abs(a.mean()), a.std(ddof=1), lambda n, d: d * np.sqrt(n), lambda n: n - 1
+    else:
+        b = np.asarray(b, float)
+        effect, sd = abs(a.mean() - b.mean()), np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+        ncp, df = lambda n, d: d * np.sqrt(n / 2), lambda n: 2 * n - 2
+    if sd == 0:
+        return 2 if effect else None
+    d = effect / sd
+    for n in range(2, most + 1):
+        crit = stats.t.ppf(1 - ALPHA / sides, df(n))
+        if stats.nct.sf(crit, df(n), ncp(n, d)) >= power:
+            return n
+    return None
+
+
+def to_decide(v, p, have, run_seconds, needed):
+    """What would decide an undecided row: `needed` seeds per arm (seeds_needed), the runs that adds and their
+    wall-clock two at a time (`run_seconds`: one run of each arm compared, summed)."""
+    if v != "undecided at this size" or p is None:
+        return ""
+    if p < ALPHA:
+        return "; significant, but the picture does not show the claim (the rule asks for both): see the figure"
+    if needed is None:
+        return (f"; more seeds would not decide it at this size (the observed effect is too small against the spread "
+                f"for 80 % power with 100 seeds per arm)")
+    more = max(needed - have, 0)
+    return (f"; to decide: about {needed} seeds per arm (80 % power at the observed effect), {more} more each, "
+            f"~{more * run_seconds / 2 / 60:.0f} min two at a time")
+
+
+def run_seconds(table, arms, dataset):
+    """A run's mean wall-clock for each of `arms`, summed (from the `seconds` column's last value per seed)."""
+    return sum(np.mean([v[-1][1] for v in table.get((arm, dataset, "seconds"), {}).values()] or [0]) for arm in arms)
+
+
 # ---- runs -----------------------------------------------------------------------------------------------------------
 
 def run_flags(part, arm, dataset, iters, eval_every, smoke):
@@ -521,10 +565,16 @@ def p_text(p):
     return "p -" if p is None else f"p {p:.2g}"
 
 
-# (part, dataset) whose picture was looked at and does not show what the numbers say: "holds" becomes "undecided".
-# surfaces / 25 Gaussians, 1,000 iterations: the penalised critic is still a pyramid with faint bumps at the modes
-# (Prop. 1 0.63 against the data-following reference's 0.87), not a surface that follows the grid.
-PICTURE_DISAGREES = {("surfaces", "25gaussians")}
+# (part, dataset, iterations) whose picture was looked at and does not show what the numbers say: "holds" becomes
+# "undecided". surfaces / 25 Gaussians, 1,000 iterations: the penalised critic is still a pyramid with faint bumps
+# at the modes (Prop. 1 0.63 against the data-following reference's 0.87), not a surface that follows the grid.
+PICTURE_DISAGREES = {("surfaces", "25gaussians", 1000)}
+
+
+def picture_agrees(part, table, dataset):
+    """False where the part's runs on `dataset` (at their length) are in PICTURE_DISAGREES."""
+    lengths = {v[-1][0] for (_, d, q), seeds in table.items() if d == dataset and q == "seconds" for v in seeds.values()}
+    return not any((part, dataset, n) in PICTURE_DISAGREES for n in lengths)
 
 
 def noninferior(claimed, other, ratio):
@@ -592,7 +642,8 @@ def summary_rows(part, table):
                                  f"data-following critic ({follows:.3f})", "no verdict: the score cannot tell here",
                                  None))
             else:
-                v, pv = verdict(pen, clip, "higher", picture=(part, d) not in PICTURE_DISAGREES)
+                v, pv = verdict(pen, clip, "higher", picture=picture_agrees(part, table, d))
+                measured += to_decide(v, pv, len(pen), run_seconds(table, p.arms, d), seeds_needed(pen, clip))
                 verdicts.append(("fig1a", d, measured, v, pv))
     elif part == "gradients":
         lines += ["| critic | layer 1 gradient | layer 12 gradient | log10 ratio 1/12 | weights at the bound |",
@@ -629,11 +680,14 @@ def summary_rows(part, table):
             lines.append(f"| {arm} | {spread(final(table, arm, d, 'pearson'), 2)} | "
                          f"{spread(final(table, arm, d, 'spearman'), 2)} | {spread(final(table, arm, d, 'w1'))} | "
                          f"{spread(final(table, arm, d, 'w1', 'min'))} |")
-            v, pv = trend_verdict(final(table, arm, d, "pearson"), +1)
-            verdicts.append(("loss", f"{d}, {arm}", f"Pearson r {spread(final(table, arm, d, 'pearson'), 2)}", v, pv))
+            r = final(table, arm, d, "pearson")
+            v, pv = trend_verdict(r, +1)
+            verdicts.append(("loss", f"{d}, {arm}", f"Pearson r {spread(r, 2)}"
+                             + to_decide(v, pv, len(r), run_seconds(table, [arm], d), seeds_needed(r)), v, pv))
         pen, clip = final(table, "WGAN-GP", d, "w1"), final(table, "WGAN (clipping)", d, "w1")
         v, pv = verdict(pen, clip, "lower")
-        verdicts.append(("fig3-toy", d, f"final W1 penalty {spread(pen)} vs clipping {spread(clip)}", v, pv))
+        verdicts.append(("fig3-toy", d, f"final W1 penalty {spread(pen)} vs clipping {spread(clip)}"
+                         + to_decide(v, pv, len(pen), run_seconds(table, p.arms, d), seeds_needed(pen, clip)), v, pv))
     elif part == "overfit":
         lines += ["| critic | dataset | negative loss, training digits (final) | held-out digits (final) | gap trend (Spearman) |",
                   "|---|---|---|---|---|"]
@@ -643,7 +697,8 @@ def summary_rows(part, table):
         lines.append(f"| {arm} | {d} (1,000 trained on) | {spread(train)} | {spread(heldout)} | {spread(trend, 2)} |")
         v, pv = trend_verdict(trend, +1)
         verdicts.append(("overfit", f"{d}, {arm}", f"Spearman of the train - held-out gap with the iteration "
-                         f"{spread(trend, 2)}", v, pv))
+                         f"{spread(trend, 2)}" + to_decide(v, pv, len(trend), run_seconds(table, [arm], d),
+                                                           seeds_needed(trend)), v, pv))
     elif part == "modes":
         lines += ["| arm | dataset | modes (final) | share near a mode | W1 |", "|---|---|---|---|---|"]
         for d in datasets:
@@ -653,8 +708,9 @@ def summary_rows(part, table):
             gan, dragan = "GAN (lambda 0)", "DRAGAN (lambda 10)"
             for quantity, better in (("modes", "higher"), ("high_quality", "higher"), ("w1", "lower")):
                 a, b = final(table, dragan, d, quantity), final(table, gan, d, quantity)
-                v, pv = verdict(a, b, better, picture=(part, d) not in PICTURE_DISAGREES)
-                verdicts.append(("modes", f"{d}, {quantity}", f"{quantity} DRAGAN {spread(a, 3)} vs GAN {spread(b, 3)}",
+                v, pv = verdict(a, b, better, picture=picture_agrees(part, table, d))
+                verdicts.append(("modes", f"{d}, {quantity}", f"{quantity} DRAGAN {spread(a, 3)} vs GAN {spread(b, 3)}"
+                                 + to_decide(v, pv, len(a), run_seconds(table, [dragan, gan], d), seeds_needed(a, b)),
                                  v, pv))
     else:
         metric = CURVES[part]
@@ -680,8 +736,12 @@ def summary_rows(part, table):
                     interval = ""
                     if part in ("fogan-images", "prodgan"):  # "competitive", "works reasonably well": <= 1.5x
                         v, pv, interval = noninferior(a, b, 1.5)
+                        needed = seeds_needed(np.log(a), np.log(b), shift=np.log(1.5), sides=1) if a and b else None
                     else:
                         v, pv = verdict(a, b, "lower")
+                        needed = seeds_needed(a, b) if len(a) > 1 and len(b) > 1 else None
+                    interval = (interval or "") + to_decide(v, pv, len(a), run_seconds(table, [claimed, other], d),
+                                                            needed)
                     where = f"{d}, {how}" + (f", {claimed} vs {other}" if len(CLAIMED[part]) > 1 else "")
                     verdicts.append((part, where, f"{claimed} {spread(a)} vs {other} {spread(b)}{interval or ''}", v,
                                      pv))
@@ -692,7 +752,9 @@ def summary_rows(part, table):
                 a, b = final(table, "DRAGAN", d, "levels_cv"), final(table, "one-sided", d, "levels_cv")
                 v, pv = verdict(a, b, "higher")
                 verdicts.append(("dragan-levels", f"{d}, DRAGAN vs one-sided", f"CV of ‖grad f‖ away from the data "
-                                 f"DRAGAN {spread(a)} vs one-sided {spread(b)}", v, pv))
+                                 f"DRAGAN {spread(a)} vs one-sided {spread(b)}"
+                                 + to_decide(v, pv, len(a), run_seconds(table, ["DRAGAN", "one-sided"], d),
+                                             seeds_needed(a, b)), v, pv))
     return lines, verdicts
 
 

@@ -70,6 +70,31 @@ def test_the_non_inferiority_p_is_the_one_sided_test_against_the_margin():
     assert claims.noninferior([60, 300, 140], [90, 91, 89], ratio=1.5)[1] > 0.05  # undecided: not significant
 
 
+def test_seeds_needed_matches_the_textbook_power_tables():
+    # Cohen's tables, 80 % power, two-sided 0.05: d 0.8 needs 26 per group; a one-sample test at d 0.5 needs 34
+    a = np.array([-1.0, 1.0])  # sample sd sqrt(2)
+    assert claims.seeds_needed(a, a + 0.8 * np.sqrt(2)) == 26
+    assert claims.seeds_needed(a + 0.5 * np.sqrt(2)) == 34
+    assert claims.seeds_needed(a, a + 0.01) is None  # a tiny effect: more than 100 seeds
+    assert claims.seeds_needed([1.0], [2.0, 3.0]) is None  # one seed: no spread to plan from
+
+
+def test_an_undecided_row_says_what_would_decide_it():
+    assert claims.to_decide("holds", 0.01, 3, 600, 2) == ""
+    note = claims.to_decide("undecided at this size", 0.2, 3, 600, 7)  # runs of 300 s per arm, two at a time
+    assert "about 7 seeds per arm" in note and "4 more each" in note and "~20 min" in note
+    assert "would not decide" in claims.to_decide("undecided at this size", 0.6, 3, 600, None)
+    assert "picture" in claims.to_decide("undecided at this size", 0.001, 3, 600, 2)
+
+
+def test_a_picture_that_disagreed_at_one_length_does_not_veto_a_longer_run():
+    def table(iters):
+        return {("penalty", "25gaussians", "seconds"): {1: [(iters, 60.0)]}}
+    assert not claims.picture_agrees("surfaces", table(1000), "25gaussians")
+    assert claims.picture_agrees("surfaces", table(10000), "25gaussians")
+    assert claims.picture_agrees("surfaces", table(1000), "8gaussians")
+
+
 def test_a_trend_claim_tests_the_per_seed_coefficients_against_zero():
     assert claims.trend_verdict([0.8, 0.7, 0.9], +1)[0] == "holds"
     assert claims.trend_verdict([-0.8, -0.7, -0.9], +1)[0] == "does not hold"
