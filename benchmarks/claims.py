@@ -165,22 +165,24 @@ def seeds_needed(a, b=None, shift=0.0, sides=2, power=0.8, most=100):
     """Seeds per arm at which the observed effect would be significant with probability `power`: a t-test at the
     observed mean difference (a - shift - b; with b None a one-sample test of a - shift) and the observed spread.
     None when even `most` seeds would not do (the effect is small against the spread)."""
-    from scipy import stats
     if len(a) < 2 or (b is not None and len(b) < 2):
         return None
     a = np.asarray(a, float) - shift
     if b is None:
-        effect, sd, ncp, df = abs(a.mean()), a.std(ddof=1), lambda n, d: d * np.sqrt(n), lambda n: n - 1
-    else:
-        b = np.asarray(b, float)
-        effect, sd = abs(a.mean() - b.mean()), np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
-        ncp, df = lambda n, d: d * np.sqrt(n / 2), lambda n: 2 * n - 2
+        return seeds_for_effect(abs(a.mean()), a.std(ddof=1), False, sides, power, most)
+    b = np.asarray(b, float)
+    sd = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    return seeds_for_effect(abs(a.mean() - b.mean()), sd, True, sides, power, most)
+
+
+def seeds_for_effect(effect, sd, two_sample=True, sides=2, power=0.8, most=100):
+    """The smallest n (per arm) whose t-test detects `effect` at spread `sd` with probability `power`."""
+    from scipy import stats
     if sd == 0:
         return 2 if effect else None
-    d = effect / sd
     for n in range(2, most + 1):
-        crit = stats.t.ppf(1 - ALPHA / sides, df(n))
-        if stats.nct.sf(crit, df(n), ncp(n, d)) >= power:
+        df, ncp = (2 * n - 2, effect / sd * np.sqrt(n / 2)) if two_sample else (n - 1, effect / sd * np.sqrt(n))
+        if stats.nct.sf(stats.t.ppf(1 - ALPHA / sides, df), df, ncp) >= power:
             return n
     return None
 
@@ -1118,7 +1120,11 @@ def restated_verdicts(key):
         p = float(ttest_ind_from_stats(m, sd(s, n), n, m2, sd(s2, n2), n2, equal_var=False).pvalue)
         good = (m < m2) if better == "lower" else (m > m2)
         v = "holds" if p < ALPHA and good else "does not hold" if p < ALPHA else "undecided at this size"
-        out.append((f"{name} vs {other}", f"{what}: {m} ± {sd(s, n):.3g} vs {m2} ± {sd(s2, n2):.3g}", v, p))
+        needed = seeds_for_effect(abs(m - m2), np.sqrt((sd(s, n) ** 2 + sd(s2, n2) ** 2) / 2))
+        note = ("" if v != "undecided at this size" else
+                f"; to decide: about {needed} seeds per arm (80 % power at the observed effect)" if needed else
+                "; more seeds would not decide it at this size (over 100 per arm)")
+        out.append((f"{name} vs {other}", f"{what}: {m} ± {sd(s, n):.3g} vs {m2} ± {sd(s2, n2):.3g}{note}", v, p))
     return out
 
 
