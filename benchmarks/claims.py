@@ -38,16 +38,27 @@ ALPHA = 0.05  # the verdict rule's significance level (two-sided Welch test)
 
 class Part:
     """arms: name -> script and its flags; datasets; flags every arm gets (--iters and --eval-every first);
-    seeds: how many by default; minutes: wall-clock at the default size on 2 cores, two runs side by side."""
+    seeds: how many by default; sizes: a dataset's own default {"iters": N, "seeds": K} where the ledger runs it
+    longer or with more seeds; minutes: wall-clock at the default size on 2 cores, two runs side by side."""
 
-    def __init__(self, arms, datasets, iters, eval_every, flags=(), seeds=3, minutes=None, what=""):
+    def __init__(self, arms, datasets, iters, eval_every, flags=(), seeds=3, minutes=None, what="", sizes=None):
         self.arms, self.datasets, self.iters, self.eval_every = arms, datasets, iters, eval_every
         self.flags, self.seeds, self.minutes, self.what = list(flags), seeds, minutes, what
+        self.sizes = sizes or {}
+
+    def size(self, dataset, iters=None, seeds=None):
+        """(iterations, seeds) of `dataset`'s runs: the command line's, else the dataset's own, else the part's."""
+        own = self.sizes.get(dataset, {})
+        return iters or own.get("iters", self.iters), seeds or own.get("seeds", self.seeds)
+
+    def runs(self):
+        return sum(len(self.arms) * self.size(d)[1] for d in self.datasets)
 
 
 PARTS = {
     "surfaces": Part({"clipping": ["wgangp.py", "--mode", "wgan", "--fixed-generator"],
-                      "penalty": ["wgangp.py", "--fixed-generator"]}, TOYS, 1000, 1000, seeds=3, minutes=40,
+                      "penalty": ["wgangp.py", "--fixed-generator"]}, TOYS, 1000, 1000, seeds=3, minutes=80,
+                     sizes={"25gaussians": {"iters": 10000}},  # 1,000 leave the penalised critic unconverged there
                      what="WGAN-GP Figure 1(a): critics of a fixed generator (real + N(0, 1)), clipping vs penalty"),
     "gradients": Part({"clip 0.1": ["wgangp.py", "--mode", "wgan", "--clip", "0.1"],
                        "clip 0.01": ["wgangp.py", "--mode", "wgan", "--clip", "0.01"],
@@ -59,17 +70,18 @@ PARTS = {
                  what="WGAN-GP 5.6 and Figure 3 (toy): the held-out negative critic loss against W1; final W1"),
     "modes": Part({"GAN (lambda 0)": ["dragan.py", "--loss", "gan", "--n-critic", "1", "--lam", "0"],
                    "DRAGAN (lambda 10)": ["dragan.py", "--loss", "gan", "--n-critic", "1"]},
-                  ("8gaussians", "25gaussians"), 10000, 1000, seeds=3, minutes=50,
+                  ("8gaussians", "25gaussians"), 10000, 1000, seeds=3, minutes=65,
+                  sizes={"8gaussians": {"seeds": 5}},  # 3 seeds left its rows undecided
                   what="DRAGAN's toys: the standard GAN with and without DRAGAN's penalty, modes and W1"),
     "fogan-text": Part({"FOGAN": ["fogan_text.py"], "WGAN-GP": ["wgangp.py"]}, ("text",), 5000, 500, seeds=3,
                        minutes=55, what="FOGAN Figure 2: 4-gram JSD per iteration and per wall-clock vs WGAN-GP"),
     "fogan-images": Part({"FOGAN": ["fogan_celeba.py"],
                           "WGAN-GP (TTUR)": ["wgangp.py", "--width", "32", "--n-critic", "1", "--lr-critic", "3e-4",
                                              "--lr-generator", "1e-4", "--beta1", "0"]}, ("digits",), 3000, 250,
-                         ["--eval-samples", "1000"], seeds=3, minutes=40,
+                         ["--eval-samples", "1000"], seeds=5, minutes=60,
                          what="FOGAN Table 2 in miniature: fd_digits vs WGAN-GP (TTUR), same nets"),
     "figure3-digits": Part({"WGAN-GP": ["wgangp.py"], "WGAN (clipping)": ["wgangp.py", "--mode", "wgan"]},
-                           ("digits",), 5000, 250, seeds=3, minutes=80,
+                           ("digits",), 5000, 250, seeds=5, minutes=130,
                            what="WGAN-GP Figure 3 on the digits: fd_digits per iteration and per second vs clipping"),
     "overfit": Part({"WGAN-GP": ["wgangp.py", "--train-size", "1000"]}, ("digits",), 2000, 100, seeds=3, minutes=40,
                     what="WGAN-GP Figure 5(b): the critic's estimate on its 1,000 training digits and on held-out ones"),
@@ -1365,6 +1377,12 @@ def summarise(part, docs, csv_path, out, smoke):
     update_docs(docs, {part: block})
 
 
+def iterations(p):
+    """A part's iterations as the size table says them: "1000", or "1000 (25gaussians 10000)"."""
+    own = [f"{d} {p.size(d)[0]}" for d in p.datasets if p.size(d)[0] != p.iters]
+    return f"{p.iters}" + (f" ({', '.join(own)})" if own else "")
+
+
 def size_table(docs):
     """The whole ledger's size: each part's runs and iterations, and its wall-clock as measured (each dataset's
     command from its JSON) or, not run yet, as estimated; the sum."""
@@ -1373,17 +1391,24 @@ def size_table(docs):
     for name, p in PARTS.items():
         path = os.path.join(docs, "claims", f"{name}.json")
         meta = json.load(open(path)) if os.path.exists(path) else {}
-        runs = len(p.arms) * len(p.datasets) * p.seeds
+        runs = p.runs()
+        meta = {d: m for d, m in meta.items() if d in p.datasets and m["iters"] == p.size(d)[0]}  # at this size
         commands = {m["command"]: m for m in meta.values()}.values()  # one command may have run several datasets
-        if meta:
-            minutes = sum(m["wall_clock_s"] for m in commands) / 60
-            done = sum(len(seeds) for m in commands for seeds in m["runs"].values())
+        work = sum(len(p.arms) * p.size(d)[1] * p.size(d)[0] for d in p.datasets)  # run-iterations in all
+        if meta:  # a command that also ran a dataset at another size counts in proportion to its runs here
+            done = done_work = minutes = 0
+            for m in commands:
+                here = {key: min(len(seeds), p.size(key.rsplit(" / ", 1)[1])[1]) for key, seeds in m["runs"].items()
+                        if key.rsplit(" / ", 1)[1] in meta}
+                done += sum(here.values())
+                done_work += sum(n * m["iters"] for n in here.values())
+                minutes += m["wall_clock_s"] / 60 * sum(here.values()) / max(sum(map(len, m["runs"].values())), 1)
             workers = "/".join(sorted({str(m["workers"]) for m in commands}))
             how = f"{minutes:.0f} min measured for {done} of the runs, {workers} at a time"
         else:
             minutes, how = p.minutes, f"~{p.minutes} min estimated, 2 at a time (not run yet)"
-        total += minutes
-        lines.append(f"| {name} | {runs} | {p.iters} | {how} |")
+        total += minutes * work / done_work if meta and done_work else minutes  # measured in part: scaled up
+        lines.append(f"| {name} | {runs} | {iterations(p)} | {how} |")
     return (f"`python benchmarks/claims.py all` runs every part at the size below (about {total / 60:.0f} hours of "
             "this 2-core machine; a part's own command, e.g. `claims.py loss`, runs one):\n\n" + "\n".join(lines))
 
@@ -1416,8 +1441,7 @@ def update_docs(docs, blocks):
 def parts_help():
     lines = ["parts (default size; minutes on 2 cores, two runs side by side):"]
     for name, p in PARTS.items():
-        runs = len(p.arms) * len(p.datasets) * p.seeds
-        lines.append(f"  {name:15s} {p.what}; {runs} runs of {p.iters} iterations, ~{p.minutes} min")
+        lines.append(f"  {name:15s} {p.what}; {p.runs()} runs of {iterations(p)} iterations, ~{p.minutes} min")
     return "\n".join(lines)
 
 
@@ -1429,6 +1453,16 @@ def positive(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value}: at least 1")
     return value
+
+
+def groups(part, datasets, args):
+    """[((iterations, seeds), datasets)]: the chosen datasets grouped by their size (Part.size, the command line's
+    --iters / --seeds first; --smoke: 2 iterations)."""
+    out = {}
+    for d in datasets:
+        iters, seeds = part.size(d, args.iters, args.seeds)
+        out.setdefault((2 if args.smoke else iters, seeds), []).append(d)
+    return list(out.items())
 
 
 def main(argv=None):
@@ -1467,27 +1501,28 @@ def main(argv=None):
         parser.error("--summary-only reads the committed numbers; --iters / --eval-every are for training")
     os.makedirs(os.path.join(docs, "claims"), exist_ok=True)
     if args.smoke and not args.summary_only:  # every part's tiny runs in one pool: the workers never wait
-        train([job for name in names for job in plan(out, name, list(range(1, (args.seeds or PARTS[name].seeds) + 1)),
-                                                        datasets[name], 2, 2, True)], args.workers)
+        train([job for name in names for (_, n), chosen in groups(PARTS[name], datasets[name], args)
+               for job in plan(out, name, list(range(1, n + 1)), chosen, 2, 2, True)], args.workers)
     for name in names:
         part = PARTS[name]
-        seeds = list(range(1, (args.seeds or part.seeds) + 1))
-        iters = 2 if args.smoke else args.iters or part.iters
-        eval_every = 2 if args.smoke else min(args.eval_every or part.eval_every, iters)
         csv_path = os.path.join(docs, "claims", f"{name}.csv")
-        if not args.summary_only:
-            jobs = plan(out, name, seeds, datasets[name], iters, eval_every, args.smoke)
-            print(f"{name}: {len(jobs)} runs to do ({len(seeds)} seeds, {iters} iterations)", flush=True)
+        for (iters, n_seeds), chosen in ([] if args.summary_only else groups(part, datasets[name], args)):
+            seeds = list(range(1, n_seeds + 1))
+            eval_every = 2 if args.smoke else min(args.eval_every or part.eval_every, iters)
+            jobs = plan(out, name, seeds, chosen, iters, eval_every, args.smoke)
+            print(f"{name}: {len(jobs)} runs to do ({len(seeds)} seeds, {iters} iterations"
+                  + (f", {', '.join(chosen)})" if len(chosen) < len(part.datasets) else ")"), flush=True)
             started = time.time()
             train(jobs, args.workers)
-            records, found = collect(name, out, seeds, datasets[name], iters, eval_every, args.smoke)
+            records, found = collect(name, out, seeds, chosen, iters, eval_every, args.smoke)
             command = f"python benchmarks/claims.py {name}" + ("" if args.smoke else f" --iters {iters}") + (
                 f" --seeds {len(seeds)}") + (
-                f" --datasets {','.join(datasets[name])}" if args.datasets else "") + (" --smoke" if args.smoke else "")
+                f" --datasets {','.join(chosen)}" if len(chosen) < len(part.datasets) else "") + (
+                " --smoke" if args.smoke else "")
             meta = {"command": command, "iters": iters, "eval_every": eval_every, "seeds": seeds,
                     "wall_clock_s": round(time.time() - started), "workers": args.workers, "machine": machine(),
                     "runs": {f"{arm} / {d}": s for (arm, d), s in found.items()}}
-            save_numbers(csv_path, records, datasets[name], meta)
+            save_numbers(csv_path, records, chosen, meta)
         summarise(name, docs, csv_path, out, args.smoke)
     update_docs(docs, {})  # the claim list from every part's numbers
 

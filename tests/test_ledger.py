@@ -148,6 +148,20 @@ def test_the_step0_control_is_the_clipped_initialisation(tmp_path):
 
 # ---- runs anyone can lengthen ---------------------------------------------------------------------------------------
 
+def test_a_part_runs_each_dataset_at_the_size_the_ledger_reports():
+    from types import SimpleNamespace
+    flags = lambda **kw: SimpleNamespace(**{"iters": None, "seeds": None, "smoke": False, **kw})
+    surfaces = claims.PARTS["surfaces"]
+    assert claims.groups(surfaces, list(surfaces.datasets), flags()) == [
+        ((1000, 3), ["8gaussians", "swissroll"]), ((10000, 3), ["25gaussians"])]
+    assert claims.groups(surfaces, list(surfaces.datasets), flags(iters=500, seeds=2)) == [
+        ((500, 2), list(surfaces.datasets))]  # the command line's size wins everywhere
+    modes = claims.PARTS["modes"]
+    assert claims.groups(modes, list(modes.datasets), flags()) == [((10000, 5), ["8gaussians"]),
+                                                                    ((10000, 3), ["25gaussians"])]
+    assert modes.runs() == 2 * 5 + 2 * 3 and "25gaussians 10000" in claims.iterations(surfaces)
+
+
 def test_iters_changes_the_runs_a_part_makes(tmp_path):
     short = claims.plan(str(tmp_path), "loss", [1], ["swissroll"], 600, 50, smoke=False)
     long = claims.plan(str(tmp_path), "loss", [1], ["swissroll"], 5000, 50, smoke=False)
@@ -203,7 +217,7 @@ def test_help_lists_every_part_with_its_size_and_time(capsys):
         claims.main(["--help"])
     text = capsys.readouterr().out
     for name, part in claims.PARTS.items():
-        assert re.search(rf"{re.escape(name)} .* {part.iters} iterations, ~{part.minutes} min", text), name
+        assert re.search(rf"{re.escape(name)} .* {part.runs()} runs of {re.escape(claims.iterations(part))} iterations, ~{part.minutes} min", text), name
 
 
 # ---- the generated lists ------------------------------------------------------------------------------------------
