@@ -129,7 +129,10 @@ RULE = (f"A comparison of two arms is a two-sided Welch t-test on the per-seed v
         f"the margin); **undecided at this size**: anything else; **not testable here**: the claim needs a GPU, the "
         f"paper's data, a model no script here has (the row gives the command that would test it) or a formula "
         f"the seed's text has lost. A trend "
-        f"claim (a correlation) is a one-sample t-test of the per-seed coefficients against 0.")
+        f"claim (a correlation) is a one-sample t-test of the per-seed coefficients against 0. A claim's verdict is "
+        f"that of the measure its wording names (its primary measure); where it names two (per iteration and per "
+        f"second) it holds when both hold (p: the larger) and does not hold when one does not at p < {ALPHA} / 2; "
+        f"the other measures are shown as secondary and decide nothing.")
 
 
 def welch(a, b):
@@ -723,7 +726,8 @@ def summary_rows(part, table):
             for quantity, better in (("modes", "higher"), ("high_quality", "higher"), ("w1", "lower")):
                 a, b = final(table, dragan, d, quantity), final(table, gan, d, quantity)
                 v, pv = verdict(a, b, better, picture=picture_agrees(part, table, d))
-                verdicts.append(("modes", f"{d}, {quantity}", f"{quantity} DRAGAN {spread(a, 3)} vs GAN {spread(b, 3)}"
+                verdicts.append(("modes", f"{d}, {quantity}{role(part, quantity)}",
+                                 f"{quantity} DRAGAN {spread(a, 3)} vs GAN {spread(b, 3)}"
                                  + to_decide(v, pv, len(a), run_seconds(table, [dragan, gan], d), seeds_needed(a, b)),
                                  v, pv))
     else:
@@ -742,10 +746,12 @@ def summary_rows(part, table):
                              f"{spread(final(table, arm, d, metric, 'min'))} | "
                              f"{spread(at_wall_clock(table, arm, d, metric, budget))} | {spread(speed[arm], 1)} |")
             for claimed, other in CLAIMED[part]:
-                for how, pick in (("per iteration (final)", lambda a: final(table, a, d, metric)),
-                                  ("per iteration (best)", lambda a: final(table, a, d, metric, "min")),
-                                  (f"per wall-clock (at {budget:.0f} s)",
-                                   lambda a: at_wall_clock(table, a, d, metric, budget))):
+                pair = f", {claimed} vs {other}" if len(CLAIMED[part]) > 1 else ""
+                results = {}
+                for key, how, pick in (("final", "per iteration (final)", lambda a: final(table, a, d, metric)),
+                                       ("best", "per iteration (best)", lambda a: final(table, a, d, metric, "min")),
+                                       ("wall-clock", f"per wall-clock (at {budget:.0f} s)",
+                                        lambda a: at_wall_clock(table, a, d, metric, budget))):
                     a, b = pick(claimed), pick(other)
                     interval = ""
                     if part in ("fogan-images", "prodgan"):  # "competitive", "works reasonably well": <= 1.5x
@@ -756,9 +762,16 @@ def summary_rows(part, table):
                         needed = seeds_needed(a, b) if len(a) > 1 and len(b) > 1 else None
                     interval = (interval or "") + to_decide(v, pv, len(a), run_seconds(table, [claimed, other], d),
                                                             needed)
-                    where = f"{d}, {how}" + (f", {claimed} vs {other}" if len(CLAIMED[part]) > 1 else "")
+                    results[key] = (how, v, pv)
+                    where = f"{d}, {how}{pair}" + role(part, key)
                     verdicts.append((part, where, f"{claimed} {spread(a)} vs {other} {spread(b)}{interval or ''}", v,
                                      pv))
+                if len(PRIMARY[part]) > 1:
+                    chosen = {how: (v, pv) for key, (how, v, pv) in results.items() if key in PRIMARY[part]}
+                    v, pv = joint(list(chosen.values()))
+                    verdicts.append((part, f"{d}, {' and '.join(chosen)}{pair}, jointly",
+                                     "holds when each holds; does not hold when one does not at p < 0.05 / "
+                                     f"{len(chosen)}", v, pv))
             if part == "prodgan" and (("DRAGAN", d, "levels_cv") in table):  # the level sets away from the data
                 lines += ["", "| critic | level sets away from the data: CV of ‖grad f‖ (0 = evenly spaced) |",
                           "|---|---|"]
@@ -972,6 +985,41 @@ FIGURES = {"surfaces": figure_surfaces, "gradients": figure_gradients, "modes": 
 
 
 # the pairs each curve part's claim compares: (the arm it favours, the arm it is compared with)
+# The measure(s) each claim names (its primary endpoint, fixed from the claim's wording): the claim's verdict is theirs,
+# jointly where there are two; the other measures are shown as secondary and decide nothing.
+PRIMARY = {"figure3-digits": ("final", "wall-clock"),  # "faster and better", per iteration and per second
+           "fogan-text": ("final", "wall-clock"),  # "per iteration and per wall-clock"
+           "fogan-images": ("final",), "prodgan": ("final",), "two-sided": ("final",), "advas-lambda": ("final",),
+           "text-batch-norm": ("final",),  # the trained model's score
+           "advas-digits": ("best",),  # "the best FID"
+           "modes": ("modes",)}  # "keeps the modes"
+
+
+SUPPORTING = (" (secondary)", " (in the joint row)")  # measure rows that the claim list leaves out
+
+
+def role(part, measure):
+    """The label a measure's row gets: nothing for the claim's only primary measure, else what it is."""
+    if measure not in PRIMARY[part]:
+        return SUPPORTING[0]
+    return SUPPORTING[1] if len(PRIMARY[part]) > 1 else ""
+
+
+def joint(results):
+    """The claim's verdict from its primary measures' [(verdict, p)]: holds when every one holds (an
+    intersection-union test: its p is the largest); does not hold when one does not at p < 0.05 / k (Bonferroni,
+    p shown times k); else undecided (the largest p)."""
+    ps = [p for _, p in results if p is not None]
+    if len(ps) < len(results):
+        return "undecided at this size", None
+    against = [p for v, p in results if v == "does not hold"]
+    if against and min(against) * len(results) < ALPHA:
+        return "does not hold", min(1.0, min(against) * len(results))
+    if all(v == "holds" for v, _ in results):
+        return "holds", max(ps)
+    return "undecided at this size", max(ps)
+
+
 CLAIMED = {"two-sided": [("two-sided, lambda 0.1", "two-sided, lambda 10"), ("two-sided, lambda 1", "two-sided, lambda 10")],
            "prodgan": [("PRODGAN", "one-sided")], "fogan-text": [("FOGAN", "WGAN-GP")],
            "fogan-images": [("FOGAN", "WGAN-GP (TTUR)")], "figure3-digits": [("WGAN-GP", "WGAN (clipping)")],
@@ -1325,7 +1373,7 @@ def claim_list(verdicts, computed):
     numbered = [(i + 1, *c) for i, c in enumerate(CLAIMS)] + [("-", *c) for c in OUTSIDE]
     for number, seed, place, claim, (kind, detail) in numbered:
         if kind == "part":
-            found = verdicts.get(detail, [])
+            found = [r for r in verdicts.get(detail, []) if not r[0].endswith(SUPPORTING)]
             tested = f"here: `claims.py {PART_OF.get(detail, detail)}`"
             verdict_text = "; ".join(f"**{v}** ({where}, {p_text(p)})" for where, v, p in found) or \
                 "not run yet: undecided"

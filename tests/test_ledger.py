@@ -70,6 +70,22 @@ def test_the_non_inferiority_p_is_the_one_sided_test_against_the_margin():
     assert claims.noninferior([60, 300, 140], [90, 91, 89], ratio=1.5)[1] > 0.05  # undecided: not significant
 
 
+def test_two_primary_measures_decide_jointly():
+    assert claims.joint([("holds", 0.01), ("holds", 0.03)]) == ("holds", 0.03)  # intersection-union: the larger p
+    assert claims.joint([("holds", 0.01), ("undecided at this size", 0.3)]) == ("undecided at this size", 0.3)
+    assert claims.joint([("holds", 0.01), ("does not hold", 0.01)]) == ("does not hold", 0.02)  # Bonferroni
+    assert claims.joint([("undecided at this size", 0.2), ("does not hold", 0.04)])[0] == "undecided at this size"
+    assert claims.joint([("holds", 0.01), ("undecided at this size", None)]) == ("undecided at this size", None)
+
+
+def test_the_claim_list_shows_a_claims_primary_verdict_not_its_secondary_measures():
+    verdicts = {"fogan-images": [("digits, per iteration (final)", "undecided at this size", 0.07),
+                                 ("digits, per iteration (best) (secondary)", "holds", 0.02)]}
+    row = next(line for line in claims.claim_list(verdicts, claims.computed_results(claims.ROOT + "/docs")).splitlines()
+               if "claims.py fogan-images" in line)
+    assert "undecided at this size" in row and "holds" not in row.split("|")[-2]
+
+
 def test_seeds_needed_matches_the_textbook_power_tables():
     # Cohen's tables, 80 % power, two-sided 0.05: d 0.8 needs 26 per group; a one-sample test at d 0.5 needs 34
     a = np.array([-1.0, 1.0])  # sample sd sqrt(2)
