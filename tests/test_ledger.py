@@ -86,6 +86,17 @@ def test_the_claim_list_shows_a_claims_primary_verdict_not_its_secondary_measure
     assert "undecided at this size" in row and "holds" not in row.split("|")[-2]
 
 
+def test_the_interaction_test_is_a_welch_test_on_the_difference_of_differences():
+    # with the second pair equal (no help there) the interaction is the first pair's Welch comparison
+    from scipy.stats import ttest_ind_from_stats
+    a, b, same = (1.0, 0.3, 3), (0.5, 0.1, 3), (0.2, 0.0, 3)
+    diff, se, df, p = claims.interaction([(a, b), (same, same)])
+    assert diff == pytest.approx(0.5) and se == pytest.approx(np.sqrt(0.09 / 3 + 0.01 / 3))
+    assert p == pytest.approx(ttest_ind_from_stats(1.0, 0.3, 3, 0.5, 0.1, 3, equal_var=False).pvalue, rel=1e-9)
+    where, _, verdict, p = claims.advas_help_verdict()  # the AdvAs n_adv claim is this interaction, not one arm
+    assert "1 critic step vs at 5" in where and verdict == "undecided at this size" and 0.05 < p < 0.5
+
+
 def test_seeds_needed_matches_the_textbook_power_tables():
     # Cohen's tables, 80 % power, two-sided 0.05: d 0.8 needs 26 per group; a one-sample test at d 0.5 needs 34
     a = np.array([-1.0, 1.0])  # sample sd sqrt(2)
