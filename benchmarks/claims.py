@@ -130,9 +130,10 @@ RULE = (f"A comparison of two arms is a two-sided Welch t-test on the per-seed v
         f"paper's data, a model no script here has (the row gives the command that would test it) or a formula "
         f"the seed's text has lost. A trend "
         f"claim (a correlation) is a one-sample t-test of the per-seed coefficients against 0. A claim's verdict is "
-        f"that of the measure its wording names (its primary measure); where it names two (per iteration and per "
-        f"second) it holds when both hold (p: the larger) and does not hold when one does not at p < {ALPHA} / 2; "
-        f"the other measures are shown as secondary and decide nothing.")
+        f"that of the measure its wording names (its primary measure); where it names k of them, measures or pairs "
+        f"of arms (per iteration and per second; lambda 0.1 and 1), it holds when each holds (p: the largest) and "
+        f"does not hold when one does not at p < {ALPHA} / k; the other measures are shown as secondary and decide "
+        f"nothing.")
 
 
 def welch(a, b):
@@ -746,6 +747,7 @@ def summary_rows(part, table):
                 lines.append(f"| {arm} | {spread(final(table, arm, d, metric))} | "
                              f"{spread(final(table, arm, d, metric, 'min'))} | "
                              f"{spread(at_wall_clock(table, arm, d, metric, budget))} | {spread(speed[arm], 1)} |")
+            per_pair = []
             for claimed, other in CLAIMED[part]:
                 pair = f", {claimed} vs {other}" if len(CLAIMED[part]) > 1 else ""
                 results = {}
@@ -767,12 +769,18 @@ def summary_rows(part, table):
                     where = f"{d}, {how}{pair}" + role(part, key)
                     verdicts.append((part, where, f"{claimed} {spread(a)} vs {other} {spread(b)}{interval or ''}", v,
                                      pv))
-                if len(PRIMARY[part]) > 1:
-                    chosen = {how: (v, pv) for key, (how, v, pv) in results.items() if key in PRIMARY[part]}
-                    v, pv = joint(list(chosen.values()))
-                    verdicts.append((part, f"{d}, {' and '.join(chosen)}{pair}, jointly",
-                                     "holds when each holds; does not hold when one does not at p < 0.05 / "
-                                     f"{len(chosen)}", v, pv))
+                chosen = {how: (v, pv) for key, (how, v, pv) in results.items() if key in PRIMARY[part]}
+                v, pv = joint(list(chosen.values())) if len(chosen) > 1 else next(iter(chosen.values()))
+                if len(chosen) > 1:
+                    verdicts.append((part, f"{d}, {' and '.join(chosen)}{pair}, jointly"
+                                     + (SUPPORTING[1] if pair else ""), "holds when each holds; does not hold when "
+                                     f"one does not at p < 0.05 / {len(chosen)}", v, pv))
+                per_pair.append((v, pv))
+            if len(per_pair) > 1:  # one claim over several pairs of arms ("at lambda 0.1 and 1"): jointly
+                v, pv = joint(per_pair)
+                verdicts.append((part, f"{d}, {' and '.join(f'{a} vs {b}' for a, b in CLAIMED[part])}, jointly",
+                                 f"holds when each holds; does not hold when one does not at p < 0.05 / "
+                                 f"{len(per_pair)}", v, pv))
             if part == "prodgan" and (("DRAGAN", d, "levels_cv") in table):  # the level sets away from the data
                 lines += ["", "| critic | level sets away from the data: CV of ‖grad f‖ (0 = evenly spaced) |",
                           "|---|---|"]
@@ -1003,7 +1011,7 @@ def role(part, measure):
     """The label a measure's row gets: nothing for the claim's only primary measure, else what it is."""
     if measure not in PRIMARY[part]:
         return SUPPORTING[0]
-    return SUPPORTING[1] if len(PRIMARY[part]) > 1 else ""
+    return SUPPORTING[1] if len(PRIMARY[part]) > 1 or len(CLAIMED.get(part, ())) > 1 else ""
 
 
 def joint(results):
@@ -1207,10 +1215,13 @@ def restated_verdicts(key):
     what, better, (name, m, s, n), others, extra = RESTATED[key]
     sd = lambda s0, k: s0 * np.sqrt(k / (k - 1))  # ddof 0 -> ddof 1
     out = []
+    pairs = [((name, m, s, n), o) for o in others]
     if key == "dragan":
-        others, (name, m, s, n), extra = [(name, m, s, n)], extra, None
+        pairs = [(extra, (name, m, s, n))]
         better = "higher"  # the claim: DRAGAN's W1 is higher (slower) than the one-sided penalty's
-    for other, m2, s2, n2 in others:
+    elif extra:  # "the one-sided penalty and SLOGAN do": SLOGAN against the same arms
+        pairs += [(extra, o) for o in others]
+    for (name, m, s, n), (other, m2, s2, n2) in pairs:
         p = float(ttest_ind_from_stats(m, sd(s, n), n, m2, sd(s2, n2), n2, equal_var=False).pvalue)
         good = (m < m2) if better == "lower" else (m > m2)
         v = "holds" if p < ALPHA and good else "does not hold" if p < ALPHA else "undecided at this size"
@@ -1221,6 +1232,11 @@ def restated_verdicts(key):
         out.append((f"{name} vs {other}", f"{what}: {m} ± {sd(s, n):.3g} vs {m2} ± {sd(s2, n2):.3g}{note}", v, p))
     if key == "advas":  # the claim is the interaction; AdvAs against WGAN-GP at 1 critic step supports it
         out = [advas_help_verdict()] + [(where + SUPPORTING[0], *rest) for where, *rest in out]
+    elif len(out) > 1:  # one claim, several comparisons: decided jointly
+        v, p = joint([(v, p) for _, _, v, p in out])
+        out = [(where + SUPPORTING[1], *rest) for where, *rest in out] + [
+            (" and ".join(where for where, *_ in out) + ", jointly", "holds when each holds; does not hold when one "
+             f"does not at p < 0.05 / {len(out)}", v, p)]
     return out
 
 

@@ -97,6 +97,22 @@ def test_the_interaction_test_is_a_welch_test_on_the_difference_of_differences()
     assert "1 critic step vs at 5" in where and verdict == "undecided at this size" and 0.05 < p < 0.5
 
 
+def test_a_claim_over_two_pairs_of_arms_holds_only_when_both_do():
+    # "the two-sided penalty converges at lambda 0.1 and 1": made-up final W1, lambda 1 tied with lambda 10
+    finals = {"two-sided, lambda 0.1": [0.2, 0.21, 0.22], "two-sided, lambda 1": [0.9, 1.2, 1.0],
+              "two-sided, lambda 10": [1.0, 1.1, 0.95], "one-sided, lambda 10": [0.15, 0.16, 0.14]}
+    table = {}
+    for arm, values in finals.items():
+        for seed, value in enumerate(values, 1):
+            table.setdefault((arm, "swissroll", "w1"), {})[seed] = [(50, 1.5), (500, value)]
+            table.setdefault((arm, "swissroll", "seconds"), {})[seed] = [(50, 10.0), (500, 100.0)]
+    rows = {where: v for _, where, _, v, _ in claims.summary_rows("two-sided", table)[1]}
+    assert rows["swissroll, per iteration (final), two-sided, lambda 0.1 vs two-sided, lambda 10 (in the joint row)"] \
+        == "holds"
+    shown = {where: v for where, v in rows.items() if not where.endswith(claims.SUPPORTING)}
+    assert list(shown.values()) == ["undecided at this size"] and "jointly" in next(iter(shown))
+
+
 def test_seeds_needed_matches_the_textbook_power_tables():
     # Cohen's tables, 80 % power, two-sided 0.05: d 0.8 needs 26 per group; a one-sample test at d 0.5 needs 34
     a = np.array([-1.0, 1.0])  # sample sd sqrt(2)
