@@ -113,6 +113,14 @@ def test_a_claim_over_two_pairs_of_arms_holds_only_when_both_do():
     assert list(shown.values()) == ["undecided at this size"] and "jointly" in next(iter(shown))
 
 
+def test_a_restated_claim_of_two_comparisons_is_decided_jointly():
+    rows = claims.restated_verdicts("blog")  # "the one-sided penalty and SLOGAN" converge where two-sided does not
+    shown = [r for r in rows if not r[0].endswith(claims.SUPPORTING)]
+    assert len(rows) == 3 and len(shown) == 1 and "SLOGAN vs two-sided" in shown[0][0] and shown[0][2] == "holds"
+    cheaper = [r for r in claims.restated_verdicts("slogan") if not r[0].endswith(claims.SUPPORTING)]
+    assert [r[2] for r in cheaper] == ["undecided at this size"]  # holds against one arm only: not the claim
+
+
 def test_seeds_needed_matches_the_textbook_power_tables():
     # Cohen's tables, 80 % power, two-sided 0.05: d 0.8 needs 26 per group; a one-sample test at d 0.5 needs 34
     a = np.array([-1.0, 1.0])  # sample sd sqrt(2)
