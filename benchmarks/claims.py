@@ -1373,7 +1373,7 @@ def diracs():
     measured = ("exact optimum for theta 0.1, 1, 10 and lambda 0.5, 1, 2: value theta / (4 lambda) "
                 f"{'at every point' if proportional else 'NOT at every point'} (proportional to W1 = theta; "
                 "equal to it "
-                "at lambda 1/4), optimal slope 1 / (2 lambda) whatever theta; without the 1/|theta| normalisation "
+                "at lambda 1/4), optimal slope 1 / (2 lambda) whatever theta; without the 1/abs(theta) normalisation "
                 f"the value is 1 / (4 lambda) {'at every theta' if constant else 'NOT at every theta'} (it does not "
                 "follow W1). The seed's text has lost Eq. 6's formula, so its constants cannot be checked")
     return [("exact", measured, "not testable here", None)]

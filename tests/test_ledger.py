@@ -121,6 +121,19 @@ def test_a_restated_claim_of_two_comparisons_is_decided_jointly():
     assert [r[2] for r in cheaper] == ["undecided at this size"]  # holds against one arm only: not the claim
 
 
+def test_every_table_row_of_the_ledger_has_its_headers_cells():
+    # a "|" inside a cell (1/|theta|) splits the row in every markdown renderer
+    for path in (os.path.join(claims.ROOT, "docs", "claims.md"), os.path.join(claims.ROOT, "README.md")):
+        width = None
+        for number, line in enumerate(open(path, encoding="utf-8"), 1):
+            if not line.startswith("|"):
+                width = None
+                continue
+            cells = line.rstrip("\n").count("|")
+            width = width or cells  # the header row sets the table's width
+            assert cells == width, f"{os.path.basename(path)}:{number}: {cells - 1} cells, the header has {width - 1}"
+
+
 def test_seeds_needed_matches_the_textbook_power_tables():
     # Cohen's tables, 80 % power, two-sided 0.05: d 0.8 needs 26 per group; a one-sample test at d 0.5 needs 34
     a = np.array([-1.0, 1.0])  # sample sd sqrt(2)
