@@ -136,18 +136,24 @@ RULE = (f"A comparison of two arms is a two-sided Welch t-test on the per-seed v
         f"nothing.")
 
 
+def satterthwaite(arms):
+    """(standard error, Welch-Satterthwaite degrees of freedom) of a sum or difference of independent arms' means,
+    from each arm's (sample variance, n)."""
+    variances = [(var / n, n) for var, n in arms]
+    se2 = sum(v for v, _ in variances)
+    return np.sqrt(se2), (se2 ** 2 / sum(v ** 2 / (n - 1) for v, n in variances) if se2 else np.inf)
+
+
 def welch(a, b):
     """(mean(a) - mean(b), two-sided p, the 90 % confidence interval of the difference) by Welch's t-test."""
     from scipy import stats
     a, b = np.asarray(a, float), np.asarray(b, float)
     diff = a.mean() - b.mean()
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    if va + vb == 0:  # no spread in either arm: the difference is exact
+    se, df = satterthwaite([(a.var(ddof=1), len(a)), (b.var(ddof=1), len(b))])
+    if se == 0:  # no spread in either arm: the difference is exact
         return diff, (0.0 if diff else 1.0), (diff, diff)
-    t = diff / np.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = stats.t.ppf(0.95, df) * np.sqrt(va + vb)
-    return diff, float(2 * stats.t.sf(abs(t), df)), (diff - half, diff + half)
+    half = stats.t.ppf(0.95, df) * se
+    return diff, float(2 * stats.t.sf(abs(diff / se), df)), (diff - half, diff + half)
 
 
 def verdict(claimed, other, better="lower", margin=None, picture=True):
@@ -205,14 +211,17 @@ def seeds_for_effect(effect, sd, two_sample=True, sides=2, power=0.8, most=100):
 
 def to_decide(v, p, have, run_seconds, needed):
     """What would decide an undecided row: `needed` seeds per arm (seeds_needed), the runs that adds and their
-    wall-clock two at a time (`run_seconds`: one run of each arm compared, summed)."""
+    wall-clock two at a time (`run_seconds`: one run of each arm compared, summed; None: a restated study, whose
+    runs' times are not in the ledger)."""
     if v != "undecided at this size" or p is None:
         return ""
     if p < ALPHA:
         return "; significant, but the picture does not show the claim (the rule asks for both): see the figure"
     if needed is None:
-        return (f"; more seeds would not decide it at this size (the observed effect is too small against the spread "
-                f"for 80 % power with 100 seeds per arm)")
+        return ("; more seeds would not decide it at this size (the observed effect is too small against the spread "
+                "for 80 % power with 100 seeds per arm)")
+    if run_seconds is None:
+        return f"; to decide: about {needed} seeds per arm (80 % power at the observed effect)"
     more = max(needed - have, 0)
     return (f"; to decide: about {needed} seeds per arm (80 % power at the observed effect), {more} more each, "
             f"~{more * run_seconds / 2 / 60:.0f} min two at a time")
@@ -606,12 +615,11 @@ def noninferior(claimed, other, ratio):
     a, b = np.log(claimed), np.log(other)
     diff, _, (low, high) = welch(a, b)
     interval = f"; ratio {np.exp(diff):.2f}, 90 % interval {np.exp(low):.2f}-{np.exp(high):.2f} (margin {ratio})"
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    if va + vb == 0:
+    se, df = satterthwaite([(a.var(ddof=1), len(a)), (b.var(ddof=1), len(b))])
+    if se == 0:
         below = 0.0 if diff < np.log(ratio) else 1.0
     else:
-        df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-        below = float(stats.t.cdf((diff - np.log(ratio)) / np.sqrt(va + vb), df))  # H0: the ratio >= the margin
+        below = float(stats.t.cdf((diff - np.log(ratio)) / se, df))  # H0: the ratio >= the margin
     if high < np.log(ratio):
         return "holds", below, interval
     if low > np.log(ratio):
@@ -713,9 +721,7 @@ def summary_rows(part, table):
             verdicts.append(("fig3-toy", f"{d}, {how}{SUPPORTING[1]}", f"W1 penalty {spread(pen)} vs clipping "
                              f"{spread(clip)}" + to_decide(v, pv, len(pen), run_seconds(table, p.arms, d),
                                                            seeds_needed(pen, clip)), v, pv))
-        v, pv = joint(results)
-        verdicts.append(("fig3-toy", f"{d}, per iteration and per wall-clock, jointly", "holds when each holds; does "
-                         "not hold when one does not at p < 0.05 / 2", v, pv))
+        verdicts.append(("fig3-toy", f"{d}, per iteration and per wall-clock, jointly", *joint_row(results)))
     elif part == "overfit":
         lines += ["| critic | dataset | negative loss, training digits (final) | held-out digits (final) | gap trend (Spearman) |",
                   "|---|---|---|---|---|"]
@@ -765,13 +771,12 @@ def summary_rows(part, table):
                                        ("wall-clock", f"per wall-clock (at {budget:.0f} s)",
                                         lambda a: at_wall_clock(table, a, d, metric, budget))):
                     a, b = pick(claimed), pick(other)
-                    interval = ""
                     if part in ("fogan-images", "prodgan"):  # "competitive", "works reasonably well": <= 1.5x
                         v, pv, interval = noninferior(a, b, 1.5)
-                        needed = seeds_needed(np.log(a), np.log(b), shift=np.log(1.5), sides=1) if a and b else None
+                        needed = seeds_needed(np.log(a), np.log(b), shift=np.log(1.5), sides=1)
                     else:
-                        v, pv = verdict(a, b, "lower")
-                        needed = seeds_needed(a, b) if len(a) > 1 and len(b) > 1 else None
+                        (v, pv), interval = verdict(a, b, "lower"), ""
+                        needed = seeds_needed(a, b)
                     interval = (interval or "") + to_decide(v, pv, len(a), run_seconds(table, [claimed, other], d),
                                                             needed)
                     results[key] = (how, v, pv)
@@ -779,17 +784,16 @@ def summary_rows(part, table):
                     verdicts.append((part, where, f"{claimed} {spread(a)} vs {other} {spread(b)}{interval or ''}", v,
                                      pv))
                 chosen = {how: (v, pv) for key, (how, v, pv) in results.items() if key in PRIMARY[part]}
-                v, pv = joint(list(chosen.values())) if len(chosen) > 1 else next(iter(chosen.values()))
                 if len(chosen) > 1:
+                    row = joint_row(list(chosen.values()))
                     verdicts.append((part, f"{d}, {' and '.join(chosen)}{pair}, jointly"
-                                     + (SUPPORTING[1] if pair else ""), "holds when each holds; does not hold when "
-                                     f"one does not at p < 0.05 / {len(chosen)}", v, pv))
-                per_pair.append((v, pv))
+                                     + (SUPPORTING[1] if pair else ""), *row))
+                    per_pair.append(row[1:])
+                else:
+                    per_pair.append(next(iter(chosen.values())))
             if len(per_pair) > 1:  # one claim over several pairs of arms ("at lambda 0.1 and 1"): jointly
-                v, pv = joint(per_pair)
                 verdicts.append((part, f"{d}, {' and '.join(f'{a} vs {b}' for a, b in CLAIMED[part])}, jointly",
-                                 f"holds when each holds; does not hold when one does not at p < 0.05 / "
-                                 f"{len(per_pair)}", v, pv))
+                                 *joint_row(per_pair)))
             if part == "prodgan" and (("DRAGAN", d, "levels_cv") in table):  # the level sets away from the data
                 lines += ["", "| critic | level sets away from the data: CV of ‖grad f‖ (0 = evenly spaced) |",
                           "|---|---|"]
@@ -1002,7 +1006,6 @@ FIGURES = {"surfaces": figure_surfaces, "gradients": figure_gradients, "modes": 
            "overfit": figure_overfit}
 
 
-# the pairs each curve part's claim compares: (the arm it favours, the arm it is compared with)
 # The measure(s) each claim names (its primary endpoint, fixed from the claim's wording): the claim's verdict is theirs,
 # jointly where there are two; the other measures are shown as secondary and decide nothing.
 PRIMARY = {"figure3-digits": ("final", "wall-clock"),  # "faster and better", per iteration and per second
@@ -1023,6 +1026,12 @@ def role(part, measure):
     return SUPPORTING[1] if len(PRIMARY[part]) > 1 or len(CLAIMED.get(part, ())) > 1 else ""
 
 
+def joint_row(results):
+    """(measured, verdict, p) of the row that decides a claim jointly from its k primary [(verdict, p)]."""
+    return (f"holds when each holds; does not hold when one does not at p < {ALPHA} / {len(results)}",
+            *joint(results))
+
+
 def joint(results):
     """The claim's verdict from its primary measures' [(verdict, p)]: holds when every one holds (an
     intersection-union test: its p is the largest); does not hold when one does not at p < 0.05 / k (Bonferroni,
@@ -1038,6 +1047,7 @@ def joint(results):
     return "undecided at this size", max(ps)
 
 
+# the pairs each curve part's claim compares: (the arm it favours, the arm it is compared with)
 CLAIMED = {"two-sided": [("two-sided, lambda 0.1", "two-sided, lambda 10"), ("two-sided, lambda 1", "two-sided, lambda 10")],
            "prodgan": [("PRODGAN", "one-sided")], "fogan-text": [("FOGAN", "WGAN-GP")],
            "fogan-images": [("FOGAN", "WGAN-GP (TTUR)")], "figure3-digits": [("WGAN-GP", "WGAN (clipping)")],
@@ -1195,9 +1205,7 @@ def interaction(cells):
     from scipy import stats
     (a1, b1), (a2, b2) = cells
     diff = (a1[0] - b1[0]) - (a2[0] - b2[0])
-    variances = [(c[1] ** 2 / c[2], c[2]) for c in (a1, b1, a2, b2)]
-    se = np.sqrt(sum(v for v, _ in variances))
-    df = se ** 4 / sum(v ** 2 / (n - 1) for v, n in variances)
+    se, df = satterthwaite([(c[1] ** 2, c[2]) for c in (a1, b1, a2, b2)])
     return diff, se, df, float(2 * stats.t.sf(abs(diff / se), df))
 
 
@@ -1209,9 +1217,7 @@ def advas_help_verdict():
     helps = [c[0][0] - c[1][0] for c in cells]
     v = "holds" if p < ALPHA and diff > 0 else "does not hold" if p < ALPHA else "undecided at this size"
     needed = seeds_for_effect(abs(diff), np.sqrt(sum(c[1] ** 2 for pair in cells for c in pair) / 2))
-    note = "" if v != "undecided at this size" else (
-        f"; to decide: about {needed} seeds per arm (80 % power at the observed effect)" if needed else
-        "; more seeds would not decide it at this size (over 100 per arm)")
+    note = to_decide(v, p, 3, None, needed)
     return ("the help at 1 critic step vs at 5", f"the help (WGAN-GP's final W1 - AdvAs's), the same study: 1 critic "
             f"step {helps[0]:.3f}, 5 critic steps {helps[1]:.3f}; difference {diff:.3f} ± {se:.3f} (standard error, "
             f"df {df:.1f}){note}", v, p)
@@ -1234,18 +1240,13 @@ def restated_verdicts(key):
         p = float(ttest_ind_from_stats(m, sd(s, n), n, m2, sd(s2, n2), n2, equal_var=False).pvalue)
         good = (m < m2) if better == "lower" else (m > m2)
         v = "holds" if p < ALPHA and good else "does not hold" if p < ALPHA else "undecided at this size"
-        needed = seeds_for_effect(abs(m - m2), np.sqrt((sd(s, n) ** 2 + sd(s2, n2) ** 2) / 2))
-        note = ("" if v != "undecided at this size" else
-                f"; to decide: about {needed} seeds per arm (80 % power at the observed effect)" if needed else
-                "; more seeds would not decide it at this size (over 100 per arm)")
+        note = to_decide(v, p, n, None, seeds_for_effect(abs(m - m2), np.sqrt((sd(s, n) ** 2 + sd(s2, n2) ** 2) / 2)))
         out.append((f"{name} vs {other}", f"{what}: {m} ± {sd(s, n):.3g} vs {m2} ± {sd(s2, n2):.3g}{note}", v, p))
     if key == "advas":  # the claim is the interaction; AdvAs against WGAN-GP at 1 critic step supports it
         out = [advas_help_verdict()] + [(where + SUPPORTING[0], *rest) for where, *rest in out]
     elif len(out) > 1:  # one claim, several comparisons: decided jointly
-        v, p = joint([(v, p) for _, _, v, p in out])
         out = [(where + SUPPORTING[1], *rest) for where, *rest in out] + [
-            (" and ".join(where for where, *_ in out) + ", jointly", "holds when each holds; does not hold when one "
-             f"does not at p < 0.05 / {len(out)}", v, p)]
+            (" and ".join(where for where, *_ in out) + ", jointly", *joint_row([(v, p) for _, _, v, p in out]))]
     return out
 
 
@@ -1381,8 +1382,7 @@ def diracs():
             constant &= abs(plain - 1 / (4 * lam)) < 1e-6
     measured = ("exact optimum for theta 0.1, 1, 10 and lambda 0.5, 1, 2: value theta / (4 lambda) "
                 f"{'at every point' if proportional else 'NOT at every point'} (proportional to W1 = theta; "
-                "equal to it "
-                "at lambda 1/4), optimal slope 1 / (2 lambda) whatever theta; without the 1/abs(theta) normalisation "
+                "equal to it at lambda 1/4), optimal slope 1 / (2 lambda) whatever theta; without the 1/abs(theta) normalisation "
                 f"the value is 1 / (4 lambda) {'at every theta' if constant else 'NOT at every theta'} (it does not "
                 "follow W1). The seed's text has lost Eq. 6's formula, so its constants cannot be checked")
     return [("exact", measured, "not testable here", None)]
